@@ -1,0 +1,338 @@
+/*
+ * iocomp.h - I/O completion ports for Linux hosts.
+ *
+ * An *engine* owns a pool of worker threads and any number of *ports*. A
+ * completion packet (status, bytes, overlapped pointer, completion key) that
+ * is posted to a port, or produced by I/O on a descriptor bound to it, is
+ * delivered exactly once to the engine's completion callback, on one of the
+ * engine's worker threads. Workers keep their own queues, steal from each
+ * other when idle and park when there is nothing to do.
+ *
+ * Conventions (they hold for every function below unless its block says
+ * otherwise):
+ *   - Functions return 0 (or a count) on success and a negative errno value
+ *     on failure. errno is never read or set. iocomp_strerror() names them.
+ *   - A call that fails changes nothing: no port, binding, thread, callback or
+ *     memory is left behind, and the engine stays usable.
+ *   - "Any thread" includes the engine's own workers, inside a callback.
+ *   - The engine never dereferences an overlapped pointer that it did not
+ *     allocate or initialise itself; a posted overlapped is an opaque value.
+ *   - An accepted request (a call that returned >= 0) gets exactly one
+ *     completion; a refused request (a call that returned < 0) gets none.
+ *
+ * The hosting layer in <iocomp/hosting.h> mirrors the .NET
+ * IHostIoCompletionManager interface on top of this API.
+ */
+#ifndef IOCOMP_H
+#define IOCOMP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(IOCOMP_STATIC_DEFINE)
+#define IOCOMP_API
+#elif defined(IOCOMP_BUILDING)
+#define IOCOMP_API __attribute__((visibility("default")))
+#else
+#define IOCOMP_API
+#endif
+
+#define IOCOMP_VERSION_MAJOR 0
+#define IOCOMP_VERSION_MINOR 1
+#define IOCOMP_VERSION_PATCH 0
+
+/* Hard cap on worker threads per engine; set_max above it is -ERANGE. */
+#define IOCOMP_THREADS_LIMIT 1024u
+/* Default max_threads (what the .NET pool uses for completion threads). */
+#define IOCOMP_THREADS_DEFAULT_MAX 1000u
+/* Largest host extension an overlapped may carry. */
+#define IOCOMP_HOST_OVERLAPPED_LIMIT (1u << 20)
+/* Size of the overlapped header; the host extension follows it directly. */
+#define IOCOMP_OVERLAPPED_HEADER_SIZE 128u
+
+/* An engine: workers, ports, bindings, the overlapped heap. Opaque. */
+typedef struct iocomp_engine iocomp_engine;
+
+/*
+ * A port handle. Generation-checked: a handle that was closed (stale) is
+ * refused with -EBADF rather than reaching whatever port reuses its slot.
+ * IOCOMP_DEFAULT_PORT (0) names the engine's default port, which is created
+ * on first use and lives until the engine is destroyed.
+ */
+typedef uint64_t iocomp_port_t;
+#define IOCOMP_DEFAULT_PORT ((iocomp_port_t)0)
+
+/*
+ * The overlapped header. Its bytes belong to iocomp while a request that uses
+ * it is in flight (I/O operations); posts never touch it. The host extension
+ * of iocomp_engine's host_overlapped_size bytes follows the header directly
+ * (iocomp_overlapped_ext()). Hosts may embed a header in their own memory
+ * (at least iocomp_overlapped_size() bytes, 16-byte aligned) and prepare it
+ * with iocomp_overlapped_init().
+ */
+typedef struct iocomp_overlapped {
+    _Alignas(16) unsigned char iocomp_private[IOCOMP_OVERLAPPED_HEADER_SIZE];
+} iocomp_overlapped;
+
+/*
+ * The completion callback (ICLRIoCompletionManager::OnComplete).
+ *   ctx     the context given with the callback.
+ *   status  0 or a negative errno value (-ECANCELED for a cancelled request,
+ *           whatever the poster passed for a post).
+ *   bytes   bytes transferred (posts: as posted).
+ *   ov      the overlapped of the request, as submitted or posted.
+ *   key     the completion key: the binding's for I/O, the poster's for posts.
+ * Runs on an engine worker thread. It may call any iocomp function except
+ * iocomp_engine_destroy() of its own engine (-EDEADLK); it may free ov. The
+ * engine does not touch ov or the packet after the callback returns.
+ */
+typedef void (*iocomp_complete_cb)(void *ctx, int32_t status, uint32_t bytes,
+                                   iocomp_overlapped *ov, uintptr_t key);
+
+/*
+ * Host initialisation of an overlapped's extension
+ * (IHostIoCompletionManager::InitializeHostOverlapped). Called on every
+ * overlapped that iocomp allocates or initialises, on the calling thread,
+ * with ext pointing at ext_size bytes (zeroed). Return 0, or a negative errno
+ * value to fail the allocation (which then frees what it took).
+ */
+typedef int (*iocomp_overlapped_init_cb)(void *ctx, iocomp_overlapped *ov,
+                                         void *ext, size_t ext_size);
+
+/* Engine configuration. Fill with iocomp_config_init(), then override. */
+typedef struct iocomp_config {
+    /* Worker threads alive at all times. 0: the number of usable CPUs
+     * (affinity mask and cgroup cpu.max quota). */
+    uint32_t min_threads;
+    /* Upper bound on worker threads. 0: max(min, IOCOMP_THREADS_DEFAULT_MAX). */
+    uint32_t max_threads;
+    /* Bytes of host extension after every overlapped header. Can be changed
+     * with iocomp_set_host_overlapped_size() until the first port, binding or
+     * overlapped exists. */
+    size_t host_overlapped_size;
+    iocomp_overlapped_init_cb overlapped_init; /* may be NULL */
+    void *overlapped_init_ctx;
+    iocomp_complete_cb on_complete; /* may be NULL: set it before submitting */
+    void *on_complete_ctx;
+    /* Per-worker stealable queue, in packets (rounded up to a power of two,
+     * at least 16). 0: 1024. */
+    uint32_t local_queue_capacity;
+    /* The engine's inject queue for packets from non-worker threads. When it
+     * is full, packets go to an unbounded overflow list (never dropped).
+     * 0: 16384. */
+    uint32_t inject_queue_capacity;
+    /* How long an idle worker polls for work before it parks, in ns.
+     * 0: default (20000 ns); UINT32_MAX: never spin. */
+    uint32_t spin_ns;
+    /* Deadline for iocomp_port_close() and iocomp_engine_destroy() to see
+     * every completion delivered, in ms. 0: 30000. */
+    uint32_t close_timeout_ms;
+} iocomp_config;
+
+/* Completion statistics, summed over workers without locks (each figure is
+ * exact for each worker, the sum is not a snapshot across workers). */
+typedef struct iocomp_stats {
+    uint64_t completions;     /* callbacks run */
+    uint64_t posts_local;     /* posts from a worker to its own queue */
+    uint64_t posts_remote;    /* posts from other threads (inject path) */
+    uint64_t steals;          /* steal operations that took >= 1 packet */
+    uint64_t stolen;          /* packets taken by those steals */
+    uint64_t inject_batches;  /* batches taken from the inject queue */
+    uint64_t overflows;       /* packets that went to the overflow list */
+    uint64_t parks;           /* times a worker went to sleep */
+    uint64_t wakeups;         /* wake-ups sent to parked workers */
+    uint64_t threads_started; /* worker threads started, ever */
+    uint64_t threads_retired; /* worker threads that exited, ever */
+    uint64_t thread_start_failures;
+    uint32_t threads_live;    /* worker threads alive now */
+    uint32_t threads_busy;    /* of which inside a callback */
+    uint32_t threads_parked;  /* of which parked */
+    uint32_t ports_open;
+} iocomp_stats;
+
+/* Fills *cfg with the defaults above (every field 0 or NULL). Any thread. */
+IOCOMP_API void iocomp_config_init(iocomp_config *cfg);
+
+/*
+ * Creates an engine and starts its min_threads workers.
+ * Thread: any. Callbacks: none run before this returns successfully... and
+ * none at all until something is posted or submitted.
+ * Memory: cfg is copied; the engine is the caller's until
+ * iocomp_engine_destroy() succeeds.
+ * Errors: -EINVAL cfg or out NULL, min > max, max == 0 after defaults;
+ *         -ERANGE max or min above IOCOMP_THREADS_LIMIT, host size above
+ *                 IOCOMP_HOST_OVERLAPPED_LIMIT;
+ *         -ENOMEM out of memory (nothing is left behind);
+ *         -EAGAIN a worker thread could not be started (nothing is left).
+ */
+IOCOMP_API int iocomp_engine_create(const iocomp_config *cfg, iocomp_engine **out);
+
+/*
+ * Closes every port (as iocomp_port_close(), so every accepted request gets
+ * its completion first), stops and joins every worker and frees the engine.
+ * Overlapped allocated from the engine and not yet freed stay valid; they
+ * may be freed with iocomp_overlapped_free() later, and the engine's heap
+ * goes away with the last of them.
+ * Thread: any thread that is not one of this engine's workers, and no other
+ * call on this engine may run concurrently or after it returns 0.
+ * Errors: -EINVAL e NULL;
+ *         -EDEADLK called from this engine's callback (nothing changes);
+ *         -ETIMEDOUT completions were still running at the deadline (a
+ *                 callback blocks). The engine is then closed (every port
+ *                 refuses new requests) but alive; what is queued is still
+ *                 delivered. Call iocomp_engine_destroy() again to finish.
+ */
+IOCOMP_API int iocomp_engine_destroy(iocomp_engine *e);
+
+/*
+ * Creates a port (IHostIoCompletionManager::CreateIoCompletionPort).
+ * Thread: any. Memory: the port lives until iocomp_port_close() succeeds.
+ * Errors: -EINVAL e or out NULL; -ENOMEM out of memory or the engine's
+ *         65535 port slots are in use; -ESHUTDOWN the engine is being
+ *         destroyed.
+ */
+IOCOMP_API int iocomp_port_create(iocomp_engine *e, iocomp_port_t *out);
+
+/*
+ * Closes a port (CloseIoCompletionPort): refuses new requests at once
+ * (-ESHUTDOWN), cancels what is in flight, removes the port's bindings,
+ * waits until every accepted request of the port has had its completion
+ * callback run to its end (cancelled I/O with -ECANCELED; posted packets as
+ * posted), then frees the port. After it returns 0, no callback for this port
+ * runs or will run, the one that called it excepted.
+ * Thread: any. From a callback of this engine, the calling worker runs the
+ * port's remaining completions itself (nested, on its own stack) while it
+ * waits, so closing works with a single worker; completions of other ports
+ * that it meets are put back, not run.
+ * Errors: -EINVAL e NULL, or the default port (it closes with the engine);
+ *         -EBADF unknown, stale or already closed port;
+ *         -ETIMEDOUT the deadline (close_timeout_ms) passed with callbacks of
+ *                 this port still running: the port stays closed to new
+ *                 requests, its remaining completions are still delivered and
+ *                 its slot is reclaimed after them.
+ */
+IOCOMP_API int iocomp_port_close(iocomp_engine *e, iocomp_port_t port);
+
+/*
+ * Binds descriptor fd to a port with a completion key, until
+ * iocomp_unbind() or the port's close (IHostIoCompletionManager::Bind).
+ * port IOCOMP_DEFAULT_PORT means the default port. The descriptor stays the
+ * caller's: iocomp never closes it.
+ * Thread: any.
+ * Errors: -EINVAL e NULL; -EBADF fd is not an open descriptor, or port is
+ *         unknown, stale or closing; -EEXIST fd is already bound (to this or
+ *         another port); -ENOMEM out of memory.
+ */
+IOCOMP_API int iocomp_bind(iocomp_engine *e, iocomp_port_t port, int fd, uintptr_t key);
+
+/*
+ * Removes fd's binding. Requests already accepted on it still complete.
+ * Thread: any. Errors: -EINVAL e NULL; -ENOENT fd is not bound.
+ */
+IOCOMP_API int iocomp_unbind(iocomp_engine *e, int fd);
+
+/*
+ * Installs the completion callback (SetCLRIoCompletionManager). Requests
+ * accepted after this returns are delivered to the new callback; ones
+ * already queued may go to either. cb NULL uninstalls it (further requests
+ * are refused with -ENOTCONN).
+ * Thread: any. Memory: ctx must stay valid while callbacks may run.
+ * Errors: -EINVAL e NULL; -ENOMEM out of memory.
+ */
+IOCOMP_API int iocomp_set_completion_manager(iocomp_engine *e, iocomp_complete_cb cb,
+                                             void *ctx);
+
+/*
+ * Posts a completion packet to a port (PostQueuedCompletionStatus): the
+ * callback later runs once with exactly these values. The overlapped is
+ * carried by value and never dereferenced (it may be NULL, or the same
+ * pointer in many packets). From a worker of this engine the packet goes to
+ * that worker's own queue (most recent first); from any other thread to the
+ * engine's inject queue.
+ * Thread: any. Errors: -EINVAL e NULL; -EBADF unknown or stale port;
+ *         -ESHUTDOWN the port is closing; -ENOTCONN no completion callback
+ *         installed; -ENOMEM the overflow list could not grow.
+ */
+IOCOMP_API int iocomp_post(iocomp_engine *e, iocomp_port_t port, int32_t status, uint32_t bytes,
+                           iocomp_overlapped *ov, uintptr_t key);
+
+/*
+ * Thread limits (Get/SetMinThreads, Get/SetMaxThreads, GetAvailableThreads).
+ * Engine-wide. The pool never has fewer than min threads alive (raising min
+ * starts threads before returning) nor more than max (lowering max retires
+ * the excess as each becomes idle).
+ * Thread: any, concurrently with each other and with scaling.
+ * Errors: -EINVAL e or out NULL, set_min above the current max, set_max
+ *         below the current min or 0; -ERANGE above IOCOMP_THREADS_LIMIT;
+ *         -EAGAIN (set_min) a thread could not be started: min is set, the
+ *         pool keeps what it has and retries as it scales.
+ * A refused set changes nothing.
+ */
+IOCOMP_API int iocomp_get_min_threads(iocomp_engine *e, uint32_t *out);
+IOCOMP_API int iocomp_set_min_threads(iocomp_engine *e, uint32_t n);
+IOCOMP_API int iocomp_get_max_threads(iocomp_engine *e, uint32_t *out);
+IOCOMP_API int iocomp_set_max_threads(iocomp_engine *e, uint32_t n);
+/* max - busy, where busy counts workers inside a callback; never negative. */
+IOCOMP_API int iocomp_get_available_threads(iocomp_engine *e, uint32_t *out);
+
+/*
+ * Host extension size (GetHostOverlappedSize). Settable until the first port,
+ * binding or overlapped exists; fixed after, the same for every request.
+ * Thread: any. Errors: -EINVAL e or out NULL; -ERANGE size above
+ *         IOCOMP_HOST_OVERLAPPED_LIMIT; -EBUSY too late to change.
+ */
+IOCOMP_API int iocomp_get_host_overlapped_size(iocomp_engine *e, size_t *out);
+IOCOMP_API int iocomp_set_host_overlapped_size(iocomp_engine *e, size_t size);
+/* Header plus extension: the bytes an embedded overlapped needs. 0 if e NULL. */
+IOCOMP_API size_t iocomp_overlapped_size(iocomp_engine *e);
+
+/*
+ * Allocates a zeroed overlapped with its extension from the engine's jemalloc
+ * arena (per-worker caches on workers) and runs the init callback on it.
+ * Thread: any. Memory: the caller's until iocomp_overlapped_free(); it may
+ * outlive the engine. Errors: -EINVAL e or out NULL; -ENOMEM; whatever the
+ * init callback returned (nothing is leaked).
+ */
+IOCOMP_API int iocomp_overlapped_alloc(iocomp_engine *e, iocomp_overlapped **out);
+/*
+ * Frees an overlapped from iocomp_overlapped_alloc(). NULL is ignored.
+ * Thread: any, also after the engine is destroyed; not while a request
+ * that uses it is in flight.
+ */
+IOCOMP_API void iocomp_overlapped_free(iocomp_overlapped *ov);
+/*
+ * Prepares caller-owned memory (iocomp_overlapped_size() bytes, 16-byte
+ * aligned) as an overlapped of e: zeroes it and runs the init callback
+ * (InitializeHostOverlapped). The memory stays the caller's.
+ * Thread: any. Errors: -EINVAL e or ov NULL, or ov misaligned; whatever the
+ * init callback returned.
+ */
+IOCOMP_API int iocomp_overlapped_init(iocomp_engine *e, iocomp_overlapped *ov);
+/* The extension of ov (the bytes right after the header). */
+static inline void *iocomp_overlapped_ext(iocomp_overlapped *ov) {
+    return (void *)((unsigned char *)ov + IOCOMP_OVERLAPPED_HEADER_SIZE);
+}
+
+/*
+ * Statistics (see iocomp_stats). Thread: any; lock-free.
+ * Errors: -EINVAL e or out NULL.
+ */
+IOCOMP_API int iocomp_get_stats(iocomp_engine *e, iocomp_stats *out);
+
+/*
+ * The number of CPUs this process may run on: the affinity mask, further
+ * limited by a cgroup v2 cpu.max quota (rounded up). At least 1.
+ */
+IOCOMP_API uint32_t iocomp_usable_cpus(void);
+
+/* A static description of a negative errno value (or 0). Never NULL. */
+IOCOMP_API const char *iocomp_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* IOCOMP_H */

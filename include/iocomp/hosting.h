@@ -1,0 +1,112 @@
+/*
+ * iocomp/hosting.h - the .NET hosting face of iocomp.
+ *
+ * iocomp_host_io_completion_manager mirrors IHostIoCompletionManager
+ * (MSCorEE.h) method for method, in its vtable order, with HRESULT returns;
+ * iocomp_clr_io_completion_manager mirrors ICLRIoCompletionManager, whose
+ * OnComplete the runtime implements and iocomp calls. The layer is thin: each
+ * method calls the C API of <iocomp.h> and maps its -errno result through
+ * one table (src/core/status.def) to an HRESULT, and completion statuses to
+ * Win32 error codes for OnComplete.
+ *
+ * Handles: a port HANDLE is the iocomp_port_t value cast to a pointer; a
+ * bound HANDLE is the file descriptor cast to a pointer ((HANDLE)(intptr_t)fd).
+ * Bind() uses the descriptor number as the completion key.
+ *
+ * Threads: every method may be called from any thread, including inside
+ * OnComplete, as the C function it wraps says. OnComplete runs on engine
+ * worker threads.
+ */
+#ifndef IOCOMP_HOSTING_H
+#define IOCOMP_HOSTING_H
+
+#include <iocomp.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef int32_t HRESULT;
+typedef uint32_t DWORD;
+typedef void *HANDLE;
+
+/* The real values of MSCorEE.h / winerror.h / corerror.h. */
+#define S_OK ((HRESULT)0x00000000)
+#define E_NOTIMPL ((HRESULT)0x80004001)
+#define E_FAIL ((HRESULT)0x80004005)
+#define E_OUTOFMEMORY ((HRESULT)0x8007000E)
+#define E_INVALIDARG ((HRESULT)0x80070057)
+#define HOST_E_INTERRUPTED ((HRESULT)0x80131021)
+#define HOST_E_CLRNOTAVAILABLE ((HRESULT)0x80131023)
+#define HOST_E_TIMEOUT ((HRESULT)0x80131024)
+#define HOST_E_NOT_OWNER ((HRESULT)0x80131025)
+#define HOST_E_ABANDONED ((HRESULT)0x80131026)
+
+/* ICLRIoCompletionManager, implemented by the runtime (or any host code). */
+typedef struct iocomp_clr_io_completion_manager iocomp_clr_io_completion_manager;
+struct iocomp_clr_io_completion_manager {
+    /* dwErrorCode is a Win32 error code (0 on success, 995
+     * ERROR_OPERATION_ABORTED for a cancelled request, ...). Called once per
+     * accepted request, on a worker thread. */
+    HRESULT (*OnComplete)(iocomp_clr_io_completion_manager *self, DWORD dwErrorCode,
+                          DWORD NumberOfBytesTransferred, void *pvOverlapped);
+};
+
+/* IHostIoCompletionManager, implemented by iocomp. */
+typedef struct iocomp_host_io_completion_manager iocomp_host_io_completion_manager;
+struct iocomp_host_io_completion_manager {
+    /* E_INVALIDARG phPort NULL; E_OUTOFMEMORY no memory or port slots. */
+    HRESULT (*CreateIoCompletionPort)(iocomp_host_io_completion_manager *self, HANDLE *phPort);
+    /* Closes and drains the port (iocomp_port_close()). E_INVALIDARG unknown,
+     * stale or closed port; HOST_E_TIMEOUT a callback outlived the deadline. */
+    HRESULT (*CloseIoCompletionPort)(iocomp_host_io_completion_manager *self, HANDLE hPort);
+    /* E_INVALIDARG 0, or below the current min, or above the hard cap. */
+    HRESULT (*SetMaxThreads)(iocomp_host_io_completion_manager *self, DWORD dwMaxIOCompletionThreads);
+    HRESULT (*GetMaxThreads)(iocomp_host_io_completion_manager *self, DWORD *pdwMaxIOCompletionThreads);
+    HRESULT (*GetAvailableThreads)(iocomp_host_io_completion_manager *self, DWORD *pdwAvailableIOCompletionThreads);
+    HRESULT (*GetHostOverlappedSize)(iocomp_host_io_completion_manager *self, DWORD *pcbSize);
+    /* Installs pManager->OnComplete as the completion callback; NULL removes
+     * it. The object must stay valid while completions may run. */
+    HRESULT (*SetCLRIoCompletionManager)(iocomp_host_io_completion_manager *self,
+                                         iocomp_clr_io_completion_manager *pManager);
+    /* Runs the host's initialisation on the extension that follows the
+     * header at pvOverlapped (iocomp_overlapped_init()). E_INVALIDARG NULL or
+     * misaligned; the init callback's failure mapped. */
+    HRESULT (*InitializeHostOverlapped)(iocomp_host_io_completion_manager *self, void *pvOverlapped);
+    /* hPort NULL means the default port. E_INVALIDARG bad descriptor, bad
+     * port, or the descriptor already bound. */
+    HRESULT (*Bind)(iocomp_host_io_completion_manager *self, HANDLE hPort, HANDLE hHandle);
+    /* E_INVALIDARG above the current max or the hard cap. */
+    HRESULT (*SetMinThreads)(iocomp_host_io_completion_manager *self, DWORD dwMinIOCompletionThreads);
+    HRESULT (*GetMinThreads)(iocomp_host_io_completion_manager *self, DWORD *pdwMinIOCompletionThreads);
+};
+
+/*
+ * Wraps an engine in the hosting interface. The engine stays the caller's;
+ * the wrapper must be freed with iocomp_hosting_release() before it is
+ * destroyed. Thread: any. Errors: -EINVAL, -ENOMEM.
+ */
+IOCOMP_API int iocomp_hosting_create(iocomp_engine *e, iocomp_host_io_completion_manager **out);
+IOCOMP_API void iocomp_hosting_release(iocomp_host_io_completion_manager *m);
+/* The engine behind a wrapper. */
+IOCOMP_API iocomp_engine *iocomp_hosting_engine(iocomp_host_io_completion_manager *m);
+
+/*
+ * The process's default instance: created on first call with a default
+ * engine (iocomp_config_init()), the only global state in iocomp. Returns
+ * NULL if it could not be created. Thread: any; the first call races safely.
+ * iocomp_hosting_shutdown() destroys it (not from a callback); a later call
+ * of iocomp_hosting_default() creates a new one.
+ */
+IOCOMP_API iocomp_host_io_completion_manager *iocomp_hosting_default(void);
+IOCOMP_API HRESULT iocomp_hosting_shutdown(void);
+
+/* The HRESULT for a 0 / -errno result, and the Win32 error code for a
+ * completion status: the one mapping table, exposed for hosts. */
+IOCOMP_API HRESULT iocomp_hresult_from_errno(int err);
+IOCOMP_API DWORD iocomp_win32_from_errno(int err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* IOCOMP_HOSTING_H */
