@@ -1,0 +1,120 @@
+/*
+ * engine.c - engine creation and destruction, the completion manager.
+ *
+ * Destroy order (each step needs the previous one):
+ *   1. refuse when called from this engine's own callback (-EDEADLK);
+ *   2. closing_all: no new ports;
+ *   3. close every port by one deadline, delivering every accepted packet;
+ *      a timeout returns -ETIMEDOUT with the engine alive but closed;
+ *   4. stop: workers see `stopping`, exit; they are joined;
+ *   5. release the overlapped heap (freed now or orphaned until the last
+ *      overlapped is freed), then everything else.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+
+#define DEFAULT_LOCAL_CAP 1024u
+#define DEFAULT_INJECT_CAP 16384u
+#define DEFAULT_SPIN_NS 20000u
+#define DEFAULT_CLOSE_TIMEOUT_MS 30000u
+
+IOCOMP_API void iocomp_config_init(iocomp_config *cfg) {
+    if (cfg) memset(cfg, 0, sizeof *cfg);
+}
+
+static void engine_free(iocomp_engine *e) {
+    ioc_scale_fini(e);
+    ioc_ports_fini(e);
+    ioc_binds_fini(e);
+    ioc_queue_fini(e);
+    ioc_park_fini(&e->park);
+    struct ioc_cb *cb = ioc_load(&e->cb, IOC_RELAXED);
+    while (cb) {
+        struct ioc_cb *o = cb->older;
+        free(cb);
+        cb = o;
+    }
+    pthread_mutex_destroy(&e->lock);
+    pthread_mutex_destroy(&e->scale_lock);
+    pthread_mutex_destroy(&e->ports_lock);
+    pthread_mutex_destroy(&e->bind_lock);
+    free(e);
+}
+
+IOCOMP_API int iocomp_engine_create(const iocomp_config *cfg, iocomp_engine **out) {
+    if (!cfg || !out) return -EINVAL;
+    uint32_t min = cfg->min_threads ? cfg->min_threads : iocomp_usable_cpus();
+    uint32_t max = cfg->max_threads;
+    if (min > IOCOMP_THREADS_LIMIT || max > IOCOMP_THREADS_LIMIT) return -ERANGE;
+    if (max == 0) max = min > IOCOMP_THREADS_DEFAULT_MAX ? min : IOCOMP_THREADS_DEFAULT_MAX;
+    if (min > max) return -EINVAL;
+    if (cfg->host_overlapped_size > IOCOMP_HOST_OVERLAPPED_LIMIT) return -ERANGE;
+
+    iocomp_engine *e = IOC_FAULT(IOCOMP_FAULT_ALLOC) ? NULL : aligned_alloc(IOC_CACHELINE, sizeof *e);
+    if (!e) return -ENOMEM;
+    memset(e, 0, sizeof *e);
+    e->local_cap = ioc_queue_capacity(cfg->local_queue_capacity, DEFAULT_LOCAL_CAP);
+    e->inject_cap = ioc_queue_capacity(cfg->inject_queue_capacity, DEFAULT_INJECT_CAP);
+    e->spin_ns = cfg->spin_ns == 0 ? DEFAULT_SPIN_NS : cfg->spin_ns == UINT32_MAX ? 0 : cfg->spin_ns;
+    e->close_timeout_ms = cfg->close_timeout_ms ? cfg->close_timeout_ms : DEFAULT_CLOSE_TIMEOUT_MS;
+    e->ov_init = cfg->overlapped_init;
+    e->ov_init_ctx = cfg->overlapped_init_ctx;
+    e->ext_size = cfg->host_overlapped_size;
+    ioc_store(&e->min_threads, min, IOC_RELAXED);
+    ioc_store(&e->max_threads, max, IOC_RELAXED);
+    pthread_mutex_init(&e->lock, NULL);
+    pthread_mutex_init(&e->scale_lock, NULL);
+    pthread_mutex_init(&e->ports_lock, NULL);
+    pthread_mutex_init(&e->bind_lock, NULL);
+    ioc_park_init(&e->park);
+
+    int r = ioc_queue_init(e);
+    if (r == 0) r = ioc_heap_create(e);
+    if (r == 0 && cfg->on_complete) r = iocomp_set_completion_manager(e, cfg->on_complete, cfg->on_complete_ctx);
+    if (r == 0) r = ioc_scale_start(e, min);
+    if (r < 0) {
+        ioc_scale_stop_all(e);
+        ioc_heap_release(e);
+        engine_free(e);
+        return r;
+    }
+    *out = e;
+    return 0;
+}
+
+IOCOMP_API int iocomp_engine_destroy(iocomp_engine *e) {
+    if (!e) return -EINVAL;
+    if (ioc_self_in(e)) return -EDEADLK;
+    ioc_store(&e->closing_all, 1, IOC_SEQ_CST);
+    uint64_t deadline = ioc_now_ns() + (uint64_t)e->close_timeout_ms * 1000000ull;
+    int r = ioc_ports_close_all(e, deadline);
+    if (r < 0) return r;
+    ioc_scale_stop_all(e);
+    ioc_heap_release(e);
+    engine_free(e);
+    return 0;
+}
+
+IOCOMP_API int iocomp_set_completion_manager(iocomp_engine *e, iocomp_complete_cb cb, void *ctx) {
+    if (!e) return -EINVAL;
+    if (!cb) {
+        ioc_store(&e->cb_enabled, false, IOC_RELEASE);
+        return 0;
+    }
+    struct ioc_cb *n = IOC_FAULT(IOCOMP_FAULT_ALLOC) ? NULL : malloc(sizeof *n);
+    if (!n) return -ENOMEM;
+    n->fn = cb;
+    n->ctx = ctx;
+    pthread_mutex_lock(&e->lock);
+    n->older = ioc_load(&e->cb, IOC_RELAXED);
+    /* Release pairs with the acquire loads in ioc_dispatch (worker.c). */
+    ioc_store(&e->cb, n, IOC_RELEASE);
+    /* Release pairs with the acquire in iocomp_post: a poster that sees the
+     * flag also sees a non-NULL pair. */
+    ioc_store(&e->cb_enabled, true, IOC_RELEASE);
+    pthread_mutex_unlock(&e->lock);
+    return 0;
+}

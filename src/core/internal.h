@@ -1,0 +1,286 @@
+/*
+ * internal.h - the engine's data structures, shared by the files in src/core.
+ *
+ * Who owns what (the threads are: host threads, which call the API; worker
+ * threads, which run callbacks; nothing else):
+ *
+ *   iocomp_engine      created and destroyed by a host thread; its immutable
+ *                      part is read by everyone; the locks below guard the
+ *                      slow paths (port table, bindings, scaling, parking).
+ *   struct ioc_worker  one per worker slot, allocated when the slot is first
+ *                      used and freed only with the engine, so any thread may
+ *                      read a worker it found in e->workers[] at any time.
+ *                      Fields are grouped by writer: "owner" fields are written
+ *                      by the worker thread alone (others may read them).
+ *   struct ioc_port    slots in a two-level table that never moves or shrinks;
+ *                      a slot is recycled (generation bumped) only when no
+ *                      packet and no worker refers to it any more.
+ *   packets            by value, 32 bytes, in ck_ring slots: no allocation on
+ *                      the post path.
+ *
+ * The path of a packet: iocomp_post() (port.c) accounts it to its port, then
+ * queue.c puts it in the poster's own worker queue (LIFO slot first) or in the
+ * engine's inject queue; park.c wakes a worker if none is looking for work;
+ * worker.c finds it (LIFO slot, own ring, inject batch, steal) and runs the
+ * callback; after the callback the port accounting is released.
+ */
+#ifndef IOCOMP_CORE_INTERNAL_H
+#define IOCOMP_CORE_INTERNAL_H
+
+#include <iocomp.h>
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ck_ring.h>
+
+#include "core/atomic.h"
+#include "core/fault.h"
+
+/* ---- packets --------------------------------------------------------------- */
+
+/* One completion packet: what a callback receives, plus the port it counts
+ * against. 32 bytes: two per cache line in a ring. */
+struct ioc_pkt {
+    iocomp_overlapped *ov;
+    uintptr_t key;
+    uint32_t port_idx; /* slot index of the port (internal) */
+    int32_t status;
+    uint32_t bytes;
+    uint32_t pad_;
+};
+_Static_assert(sizeof(struct ioc_pkt) == 32, "packet is 32 bytes");
+
+/* ck_ring's typed flavour: ck_ring_{enqueue,dequeue,trydequeue}_{spmc,mpmc}_pkt */
+CK_RING_PROTOTYPE(pkt, ioc_pkt)
+
+/* ---- the LIFO slot of a worker (worker.c) ------------------------------------ */
+enum { LIFO_EMPTY = 0, LIFO_FULL = 1, LIFO_BUSY = 2 };
+struct ioc_lifo {
+    ioc_atomic(uint32_t) state; /* EMPTY/FULL/BUSY, see worker.c */
+    uint32_t pad_;
+    struct ioc_pkt pkt;
+};
+
+/* ---- workers ----------------------------------------------------------------- */
+enum { W_FREE = 0, W_RUNNING = 1, W_EXITED = 2 };
+
+struct ioc_worker_stats { /* owner-written (ioc_owner_inc), read by iocomp_get_stats */
+    ioc_atomic(uint64_t) completions, posts_local, steals, stolen, inject_batches, parks;
+};
+
+#define IOC_MAX_NEST 8 /* nested dispatch depth (port close from a callback) */
+
+struct ioc_worker {
+    /* Read by other threads often: its own line. */
+    alignas(IOC_CACHELINE) ioc_atomic(uint64_t) cb_seq; /* odd while inside a callback */
+    /* Port accounting of this worker, published for closers (port.c):
+     * (port_idx + 1) << 32 | (uint32_t)delta; 0 = none. */
+    ioc_atomic(uint64_t) acct;
+    ioc_atomic(uint32_t) state; /* W_FREE / W_RUNNING / W_EXITED (scale.c) */
+
+    alignas(IOC_CACHELINE) struct ioc_lifo lifo;
+
+    /* The stealable queue: SPMC, the owner is the only producer; the owner and
+     * thieves consume (worker.c). ck_ring pads c_head away from p_tail. */
+    alignas(IOC_CACHELINE) struct ck_ring ring;
+    struct ioc_pkt *ring_buf;
+
+    /* Owner-private. */
+    alignas(IOC_CACHELINE) iocomp_engine *e;
+    uint32_t index;       /* slot in e->workers */
+    uint32_t rng;         /* victim selection */
+    uint32_t lifo_streak; /* consecutive LIFO runs (bounded) */
+    uint32_t tick;        /* scheduling ticks, for the inject fairness check */
+    uint32_t acct_idx;    /* port slot index + 1 of acct (0 none) */
+    int32_t acct_delta;   /* its delta */
+    uint32_t depth;       /* callbacks on this thread's stack */
+    uint32_t frames[IOC_MAX_NEST]; /* their port slot indexes */
+    uint32_t probe_victim;         /* LIFO steal probe (worker.c) */
+    uint64_t probe_seq;
+    bool spinning;
+    bool retiring; /* won the retire CAS (scale.c) */
+    pthread_t thread;
+    unsigned tcache; /* jemalloc explicit tcache for overlapped (overlapped.c) */
+    bool has_tcache;
+
+    /* Parking (park.c): the futex word and the idle-stack link, guarded by
+     * the engine's park lock except the word's wait/wake. */
+    alignas(IOC_CACHELINE) ioc_atomic(uint32_t) futex_word;
+    struct ioc_worker *park_next;
+    bool parked; /* in the idle stack (park lock) */
+
+    alignas(IOC_CACHELINE) struct ioc_worker_stats st;
+    ioc_atomic(int64_t) ov_live; /* overlapped allocated - freed on this thread */
+};
+
+/* ---- ports ----------------------------------------------------------------------- */
+enum { P_FREE = 0, P_OPEN = 1, P_CLOSING = 2, P_CLOSED = 3 };
+#define IOC_PORT_CHUNK 256u
+#define IOC_PORT_CHUNKS 256u
+#define IOC_PORTS_MAX (IOC_PORT_CHUNK * IOC_PORT_CHUNKS - 1u) /* 65535 */
+
+struct ioc_port {
+    /* Packets accounted by non-worker submitters and flushed worker deltas. */
+    alignas(IOC_CACHELINE) ioc_atomic(int64_t) count;
+    /* generation << 32 | state. Submitters read it after counting themselves
+     * in; close writes it (port.c). */
+    alignas(IOC_CACHELINE) ioc_atomic(uint64_t) ctl;
+    uint32_t idx;
+    bool zombie;                /* closed or timed out, awaiting reclamation */
+    struct ioc_port *next_free; /* free list / zombie list (ports_lock) */
+};
+
+/* ---- the inject queue (queue.c) ----------------------------------------------------- */
+struct ioc_ovf_chunk;
+struct ioc_inject {
+    alignas(IOC_CACHELINE) struct ck_ring ring; /* MPMC: any thread posts, workers take */
+    struct ioc_pkt *buf;
+    /* Overflow when the ring is full: a FIFO of chunks under a lock. */
+    alignas(IOC_CACHELINE) pthread_mutex_t ovf_lock;
+    struct ioc_ovf_chunk *ovf_head, *ovf_tail;
+    ioc_atomic(uint64_t) ovf_count; /* packets in the overflow list */
+    ioc_atomic(uint64_t) ovf_total; /* packets that ever went there */
+    ioc_atomic(uint64_t) posts;     /* packets pushed by non-workers (stats) */
+};
+
+/* ---- parking (park.c) ------------------------------------------------------------- */
+struct ioc_park {
+    alignas(IOC_CACHELINE) pthread_mutex_t lock;
+    struct ioc_worker *top; /* idle stack: most recently parked first */
+    ioc_atomic(uint32_t) nidle;     /* workers in the idle stack */
+    ioc_atomic(uint32_t) nspinning; /* workers polling for work */
+    ioc_atomic(uint64_t) wakeups;
+};
+
+/* ---- the completion manager ---------------------------------------------------------- */
+struct ioc_cb {
+    iocomp_complete_cb fn;
+    void *ctx;
+    struct ioc_cb *older; /* kept until the engine dies: workers may still read one */
+};
+
+struct ioc_binding {
+    iocomp_port_t port;
+    uintptr_t key;
+    bool bound;
+};
+
+struct ioc_heap;
+
+struct iocomp_engine {
+    /* Immutable after creation. */
+    uint32_t local_cap, inject_cap, spin_ns, close_timeout_ms;
+    iocomp_overlapped_init_cb ov_init;
+    void *ov_init_ctx;
+
+    /* The completion manager: the newest pair, published with release, read
+     * with acquire by workers (worker.c) and posters. */
+    ioc_atomic(struct ioc_cb *) cb;
+    ioc_atomic(bool) cb_enabled;
+
+    /* Host extension size; frozen (no more changes) at the first port,
+     * binding or overlapped. Both under `lock`; frozen is read lock-free. */
+    size_t ext_size;
+    ioc_atomic(bool) ext_frozen;
+    pthread_mutex_t lock; /* ext size, cb list, default port creation */
+
+    /* Threads (scale.c). min/max written under scale_lock, read anywhere. */
+    pthread_mutex_t scale_lock;
+    ioc_atomic(uint32_t) min_threads, max_threads;
+    ioc_atomic(uint32_t) live;     /* workers counted alive (see scale.c) */
+    ioc_atomic(uint32_t) nslots;   /* high-water mark of e->workers */
+    ioc_atomic(uint64_t) started, retired, start_failures;
+    ioc_atomic(int) stopping;      /* destroy: workers drain and exit */
+    ioc_atomic(int) closing_all;   /* destroy in progress: no new ports */
+
+    struct ioc_park park;
+    struct ioc_inject inj;
+
+    /* Ports (port.c). */
+    pthread_mutex_t ports_lock;
+    struct ioc_port *port_chunks[IOC_PORT_CHUNKS]; /* entries written once, under ports_lock */
+    uint32_t ports_used;                            /* slots handed out (high-water) */
+    struct ioc_port *port_free;                      /* recyclable slots */
+    struct ioc_port *zombies;                        /* closed, awaiting reclamation */
+    ioc_atomic(uint32_t) ports_open;
+    ioc_atomic(uint64_t) default_port; /* handle, 0 until first use */
+
+    /* Bindings: fd -> (port, key), under bind_lock. */
+    pthread_mutex_t bind_lock;
+    struct ioc_binding *binds;
+    size_t nbinds;
+
+    struct ioc_heap *heap; /* overlapped memory (overlapped.c) */
+
+    ioc_atomic(struct ioc_worker *) workers[IOCOMP_THREADS_LIMIT];
+};
+
+/* The worker running on this thread (NULL on host threads). */
+extern __thread struct ioc_worker *ioc_self;
+
+static inline struct ioc_worker *ioc_self_in(iocomp_engine *e) {
+    struct ioc_worker *w = ioc_self;
+    return (w && w->e == e) ? w : NULL;
+}
+
+/* ---- cross-file internals ------------------------------------------------------------------ */
+
+/* queue.c */
+int ioc_queue_init(iocomp_engine *e);
+void ioc_queue_fini(iocomp_engine *e);
+bool ioc_local_push(struct ioc_worker *w, const struct ioc_pkt *p);
+bool ioc_local_pop(struct ioc_worker *w, struct ioc_pkt *out);
+unsigned ioc_ring_take(struct ck_ring *r, struct ioc_pkt *buf, struct ioc_pkt *out, unsigned max);
+int ioc_inject_push(iocomp_engine *e, const struct ioc_pkt *p);
+unsigned ioc_inject_take(iocomp_engine *e, struct ioc_pkt *out, unsigned max, uint32_t tick);
+unsigned ioc_queue_capacity(unsigned requested, unsigned dflt);
+bool ioc_inject_nonempty(iocomp_engine *e);
+uint64_t ioc_local_size(struct ioc_worker *w);
+
+/* park.c */
+void ioc_park_init(struct ioc_park *p);
+void ioc_park_fini(struct ioc_park *p);
+void ioc_notify(iocomp_engine *e);       /* after publishing work */
+void ioc_wake_one(iocomp_engine *e);
+void ioc_wake_all(iocomp_engine *e);
+void ioc_park(struct ioc_worker *w);      /* owner: sleep until woken */
+bool ioc_work_visible(iocomp_engine *e);  /* any packet anywhere? */
+
+/* worker.c */
+void *ioc_worker_main(void *arg);
+void ioc_lifo_put(struct ioc_worker *w, const struct ioc_pkt *p);
+bool ioc_find_work(struct ioc_worker *w, struct ioc_pkt *out, bool for_close);
+void ioc_dispatch(struct ioc_worker *w, const struct ioc_pkt *p);
+void ioc_acct_flush(struct ioc_worker *w);
+void ioc_acct_switch(struct ioc_worker *w, uint32_t idx1);
+void ioc_worker_drain(struct ioc_worker *w);
+
+/* port.c */
+struct ioc_port *ioc_port_slot(iocomp_engine *e, uint32_t idx);
+int ioc_port_lookup(iocomp_engine *e, iocomp_port_t h, struct ioc_port **out);
+int ioc_ports_close_all(iocomp_engine *e, uint64_t deadline_ns);
+void ioc_ports_fini(iocomp_engine *e);
+void ioc_binds_fini(iocomp_engine *e);
+void ioc_freeze_ext(iocomp_engine *e);
+
+/* scale.c */
+int ioc_scale_start(iocomp_engine *e, uint32_t n); /* ensure >= n live */
+bool ioc_should_retire(struct ioc_worker *w);
+void ioc_worker_exited(struct ioc_worker *w);
+void ioc_scale_stop_all(iocomp_engine *e);
+void ioc_scale_fini(iocomp_engine *e);
+void ioc_join_exited(iocomp_engine *e);
+
+/* overlapped.c */
+int ioc_heap_create(iocomp_engine *e);
+void ioc_heap_release(iocomp_engine *e); /* at destroy: free or orphan */
+int ioc_heap_worker_init(struct ioc_worker *w);
+void ioc_heap_worker_fini(struct ioc_worker *w);
+
+/* time */
+uint64_t ioc_now_ns(void);
+
+#endif

@@ -1,0 +1,134 @@
+/*
+ * park.c - idle workers: a stack of parked workers, futex sleep and wake-up.
+ *
+ * Theory of operation
+ * -------------------
+ * A worker that found no work spins for a bounded time (worker.c), then parks:
+ * it pushes itself on the engine's idle stack (most recently parked on top,
+ * so the next wake-up goes to the worker whose cache is warmest and the ones
+ * at the bottom stay asleep), sets its futex word to 1, increments nidle, and
+ * only then looks at every queue once more. A publisher (a post, a batch
+ * moved, a drained ring) first makes its packet visible, then calls
+ * ioc_notify(), which wakes the top of the stack if nobody is searching.
+ *
+ * No lost wake-up (invariant 2) is the store-buffer (Dekker) pattern:
+ *     publisher:  make packet visible ; fence(seq_cst) ; read nspinning, nidle
+ *     parker:     nidle++ (seq_cst)   ; fence(seq_cst) ; read the queues
+ * The two fences are ordered one way or the other in the single total order
+ * of seq_cst operations: either the parker's queue read sees the packet (and
+ * it unparks itself), or the publisher's read sees nidle > 0 (and wakes a
+ * worker). A searching worker (nspinning > 0) makes a publisher skip the
+ * wake-up; the spinner decrements nspinning with a seq_cst RMW before its own
+ * park fence, and if it found work as the last searcher it calls ioc_notify()
+ * itself (worker.c), so a skipped wake-up is always passed on.
+ *
+ * Invariants
+ *   P1 A worker is in the idle stack iff w->parked, both under the park lock;
+ *      nidle equals the stack's length whenever the lock is free.
+ *   P2 futex_word is 1 from the moment a worker pushes itself until someone
+ *      pops it (a waker, or the worker itself when its re-check finds work);
+ *      the popper stores 0 (release) and then FUTEX_WAKEs. The sleeper waits
+ *      only while the word is 1, so a wake-up between its check and its
+ *      FUTEX_WAIT is not lost (the kernel compares the word).
+ *   P3 Worker structs are never freed before the engine, so a waker may touch
+ *      a worker it popped even if that worker has already moved on.
+ */
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "core/internal.h"
+
+static void futex_wait(ioc_atomic(uint32_t) *word, uint32_t val) {
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+static void futex_wake(ioc_atomic(uint32_t) *word) {
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+void ioc_park_init(struct ioc_park *p) {
+    pthread_mutex_init(&p->lock, NULL);
+    p->top = NULL;
+    ioc_store(&p->nidle, 0, IOC_RELAXED);
+    ioc_store(&p->nspinning, 0, IOC_RELAXED);
+    ioc_store(&p->wakeups, 0, IOC_RELAXED);
+}
+
+void ioc_park_fini(struct ioc_park *p) { pthread_mutex_destroy(&p->lock); }
+
+/* Pops the top of the idle stack and wakes it. */
+void ioc_wake_one(iocomp_engine *e) {
+    struct ioc_park *pk = &e->park;
+    pthread_mutex_lock(&pk->lock);
+    struct ioc_worker *w = pk->top;
+    if (w) {
+        pk->top = w->park_next;
+        w->park_next = NULL;
+        w->parked = false;
+        ioc_fetch_sub(&pk->nidle, 1, IOC_RELAXED);
+    }
+    pthread_mutex_unlock(&pk->lock);
+    if (!w) return;
+    /* P2: release pairs with the sleeper's acquire load of the word. */
+    ioc_store(&w->futex_word, 0, IOC_RELEASE);
+    futex_wake(&w->futex_word);
+    ioc_fetch_add(&pk->wakeups, 1, IOC_RELAXED);
+}
+
+void ioc_wake_all(iocomp_engine *e) {
+    while (ioc_load(&e->park.nidle, IOC_SEQ_CST) != 0) ioc_wake_one(e);
+}
+
+void ioc_notify(iocomp_engine *e) {
+    /* The publisher's half of the Dekker pair: the packet is visible before
+     * we read the idle counts. */
+    ioc_fence(IOC_SEQ_CST);
+    if (ioc_load(&e->park.nspinning, IOC_RELAXED) != 0) return;
+    if (ioc_load(&e->park.nidle, IOC_RELAXED) == 0) return;
+    ioc_wake_one(e);
+}
+
+bool ioc_work_visible(iocomp_engine *e) {
+    if (ioc_inject_nonempty(e)) return true;
+    uint32_t n = ioc_load(&e->nslots, IOC_ACQUIRE);
+    for (uint32_t i = 0; i < n; i++) {
+        struct ioc_worker *v = ioc_load(&e->workers[i], IOC_ACQUIRE);
+        if (!v) continue;
+        if (ioc_local_size(v) || ioc_load(&v->lifo.state, IOC_RELAXED) != LIFO_EMPTY) return true;
+    }
+    return false;
+}
+
+void ioc_park(struct ioc_worker *w) {
+    iocomp_engine *e = w->e;
+    struct ioc_park *pk = &e->park;
+
+    pthread_mutex_lock(&pk->lock);
+    w->park_next = pk->top;
+    pk->top = w;
+    w->parked = true;
+    ioc_store(&w->futex_word, 1, IOC_RELAXED);
+    ioc_fetch_add(&pk->nidle, 1, IOC_SEQ_CST);
+    pthread_mutex_unlock(&pk->lock);
+
+    /* The parker's half of the Dekker pair (see the theory above). */
+    ioc_fence(IOC_SEQ_CST);
+    if (ioc_work_visible(e) || ioc_load(&e->stopping, IOC_ACQUIRE) ||
+        ioc_load(&e->live, IOC_RELAXED) > ioc_load(&e->max_threads, IOC_RELAXED)) {
+        pthread_mutex_lock(&pk->lock);
+        if (w->parked) { /* still on the stack: take ourselves off */
+            struct ioc_worker **pp = &pk->top;
+            while (*pp != w) pp = &(*pp)->park_next;
+            *pp = w->park_next;
+            w->park_next = NULL;
+            w->parked = false;
+            ioc_fetch_sub(&pk->nidle, 1, IOC_RELAXED);
+            ioc_store(&w->futex_word, 0, IOC_RELAXED);
+        }
+        pthread_mutex_unlock(&pk->lock);
+        /* If a waker popped us first, the word is (or will be) 0: fall through. */
+    }
+    ioc_owner_inc(&w->st.parks, 1);
+    while (ioc_load(&w->futex_word, IOC_ACQUIRE) == 1) futex_wait(&w->futex_word, 1);
+}

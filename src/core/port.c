@@ -1,0 +1,475 @@
+/*
+ * port.c - ports, posting, closing, and descriptor bindings.
+ *
+ * Theory of operation
+ * -------------------
+ * A port is a slot in a two-level table (256 chunks of 256 slots, chunks
+ * allocated on demand and never freed before the engine), so a slot's address
+ * is stable and lock-free lookups need no reclamation scheme. A handle is
+ * generation << 32 | (slot index + 1); the generation is bumped when a slot is
+ * recycled, so a stale handle is refused with -EBADF instead of reaching the
+ * port that reuses the slot.
+ *
+ * slot->ctl = generation << 32 | state, state one of
+ *     FREE -> OPEN (create) -> CLOSING (close: refuse new packets)
+ *          -> CLOSED (every packet finished) -> FREE (recycled, generation+1).
+ *
+ * Counting packets in flight: a packet counts from acceptance until its
+ * callback returns (invariant 1, 6). Non-worker submitters count themselves
+ * into slot->count; workers into their own acct word (worker.c, A1-A4).
+ *
+ * Accept vs close (the Dekker pair that makes "after close returns, nothing
+ * more is accepted or runs" hold):
+ *     submitter: count += 1 (seq_cst) ; read ctl (seq_cst) ; OPEN? accept : undo
+ *     closer:    ctl := CLOSING (seq_cst RMW) ; read every acct, then count
+ * Either the submitter sees CLOSING and undoes its count, or the closer's
+ * reads see the count. After CLOSING, the in-flight total only falls.
+ *
+ * The closer waits until total == the callbacks of this port on its own
+ * stack (1 when a callback closes its own port, else 0). On a worker thread
+ * it must not just wait: the packets may sit in its own queue (one worker)
+ * or need it to run. So it helps: it takes packets as a worker would; this
+ * port's packets it runs (nested), others it sets aside and puts back after.
+ *
+ * Recycling (invariant 5): a CLOSED slot becomes FREE only when its total is
+ * 0 and no worker's acct names it (A4), since a worker may still flush a
+ * delta into slot->count. Slots that cannot be freed yet wait on the zombie
+ * list, retried at the next create/close/destroy.
+ *
+ * Invariants
+ *   T1 state changes of ctl happen under ports_lock, except OPEN -> CLOSING
+ *      (a CAS, so exactly one closer wins).
+ *   T2 A slot's generation changes only while it is FREE-bound (under the lock,
+ *      nothing counted in it and no worker referring to it).
+ *   T3 The default port is created once (under e->lock) and closed only by
+ *      engine destroy.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/internal.h"
+
+static inline uint32_t h_idx1(iocomp_port_t h) { return (uint32_t)(h & 0xffffffffu); }
+static inline uint32_t h_gen(iocomp_port_t h) { return (uint32_t)(h >> 32); }
+static inline uint32_t ctl_gen(uint64_t c) { return (uint32_t)(c >> 32); }
+static inline uint32_t ctl_state(uint64_t c) { return (uint32_t)(c & 0xffffffffu); }
+static inline uint64_t mk_ctl(uint32_t gen, uint32_t st) { return (uint64_t)gen << 32 | st; }
+
+struct ioc_port *ioc_port_slot(iocomp_engine *e, uint32_t idx) {
+    return &e->port_chunks[idx / IOC_PORT_CHUNK][idx % IOC_PORT_CHUNK];
+}
+
+/* Resolve a handle (not the default-port alias) to its slot, any state. */
+static int slot_of(iocomp_engine *e, iocomp_port_t h, struct ioc_port **out) {
+    uint32_t idx1 = h_idx1(h);
+    if (idx1 == 0 || idx1 > IOC_PORTS_MAX || h_gen(h) == 0) return -EBADF;
+    uint32_t idx = idx1 - 1;
+    /* Chunk pointers are written once under ports_lock before any handle
+     * into them is returned; a handle the caller holds was produced after. */
+    struct ioc_port *chunk = __atomic_load_n(&e->port_chunks[idx / IOC_PORT_CHUNK], __ATOMIC_ACQUIRE);
+    if (!chunk) return -EBADF;
+    *out = &chunk[idx % IOC_PORT_CHUNK];
+    return 0;
+}
+
+static int default_port(iocomp_engine *e, iocomp_port_t *out);
+
+/* Resolves a handle (IOCOMP_DEFAULT_PORT included) to an open port. */
+int ioc_port_lookup(iocomp_engine *e, iocomp_port_t h, struct ioc_port **out) {
+    if (h == IOCOMP_DEFAULT_PORT) {
+        int r = default_port(e, &h);
+        if (r < 0) return r;
+    }
+    struct ioc_port *p;
+    int r = slot_of(e, h, &p);
+    if (r < 0) return r;
+    uint64_t c = ioc_load(&p->ctl, IOC_ACQUIRE);
+    if (ctl_gen(c) != h_gen(h)) return -EBADF;
+    if (ctl_state(c) != P_OPEN) return ctl_state(c) == P_CLOSING ? -ESHUTDOWN : -EBADF;
+    *out = p;
+    return 0;
+}
+
+void ioc_freeze_ext(iocomp_engine *e) {
+    if (ioc_load(&e->ext_frozen, IOC_ACQUIRE)) return;
+    pthread_mutex_lock(&e->lock);
+    ioc_store(&e->ext_frozen, true, IOC_RELEASE); /* pairs with the acquire above */
+    pthread_mutex_unlock(&e->lock);
+}
+
+/* ---- in-flight totals ------------------------------------------------------------ */
+static int64_t port_inflight(iocomp_engine *e, struct ioc_port *p, bool *referenced) {
+    uint32_t idx1 = p->idx + 1;
+    int64_t sum = 0;
+    bool ref = false;
+    uint32_t n = ioc_load(&e->nslots, IOC_ACQUIRE);
+    /* A2: every acct first, then the count (seq_cst reads). */
+    for (uint32_t i = 0; i < n; i++) {
+        struct ioc_worker *w = ioc_load(&e->workers[i], IOC_ACQUIRE);
+        if (!w) continue;
+        uint64_t a = ioc_load(&w->acct, IOC_SEQ_CST);
+        if ((uint32_t)(a >> 32) == idx1) {
+            sum += (int32_t)(uint32_t)a;
+            ref = true;
+        }
+    }
+    sum += ioc_load(&p->count, IOC_SEQ_CST);
+    if (referenced) *referenced = ref;
+    return sum;
+}
+
+/* ---- create ----------------------------------------------------------------------------- */
+static int slot_alloc(iocomp_engine *e, struct ioc_port **out);
+static void reap_zombies(iocomp_engine *e);
+
+static int port_create_locked(iocomp_engine *e, iocomp_port_t *out) {
+    struct ioc_port *p;
+    int r = slot_alloc(e, &p);
+    if (r < 0) return r;
+    uint32_t gen = ctl_gen(ioc_load(&p->ctl, IOC_RELAXED)) + 1;
+    if (gen == 0) gen = 1;
+    ioc_store(&p->count, 0, IOC_RELAXED);
+    p->zombie = false;
+    /* Release: a submitter that reads OPEN (acquire) sees an initialised slot. */
+    ioc_store(&p->ctl, mk_ctl(gen, P_OPEN), IOC_RELEASE);
+    ioc_fetch_add(&e->ports_open, 1, IOC_RELAXED);
+    *out = (iocomp_port_t)gen << 32 | (p->idx + 1);
+    return 0;
+}
+
+static int slot_alloc(iocomp_engine *e, struct ioc_port **out) {
+    if (e->port_free) {
+        *out = e->port_free;
+        e->port_free = e->port_free->next_free;
+        (*out)->next_free = NULL;
+        return 0;
+    }
+    if (e->ports_used >= IOC_PORTS_MAX) return -ENOMEM;
+    uint32_t idx = e->ports_used;
+    struct ioc_port *chunk = e->port_chunks[idx / IOC_PORT_CHUNK];
+    if (!chunk) {
+        chunk = IOC_FAULT(IOCOMP_FAULT_ALLOC)
+                    ? NULL
+                    : aligned_alloc(IOC_CACHELINE, IOC_PORT_CHUNK * sizeof(struct ioc_port));
+        if (!chunk) return -ENOMEM;
+        memset(chunk, 0, IOC_PORT_CHUNK * sizeof(struct ioc_port));
+        for (uint32_t i = 0; i < IOC_PORT_CHUNK; i++) chunk[i].idx = idx / IOC_PORT_CHUNK * IOC_PORT_CHUNK + i;
+        __atomic_store_n(&e->port_chunks[idx / IOC_PORT_CHUNK], chunk, __ATOMIC_RELEASE);
+    }
+    e->ports_used++;
+    *out = &chunk[idx % IOC_PORT_CHUNK];
+    return 0;
+}
+
+IOCOMP_API int iocomp_port_create(iocomp_engine *e, iocomp_port_t *out) {
+    if (!e || !out) return -EINVAL;
+    if (ioc_load(&e->closing_all, IOC_ACQUIRE)) return -ESHUTDOWN;
+    ioc_freeze_ext(e);
+    pthread_mutex_lock(&e->ports_lock);
+    reap_zombies(e);
+    int r = port_create_locked(e, out);
+    pthread_mutex_unlock(&e->ports_lock);
+    return r;
+}
+
+static int default_port(iocomp_engine *e, iocomp_port_t *out) {
+    iocomp_port_t h = ioc_load(&e->default_port, IOC_ACQUIRE);
+    if (ioc_likely(h != 0)) {
+        *out = h;
+        return 0;
+    }
+    if (ioc_load(&e->closing_all, IOC_ACQUIRE)) return -ESHUTDOWN;
+    ioc_freeze_ext(e);
+    pthread_mutex_lock(&e->lock);
+    h = ioc_load(&e->default_port, IOC_ACQUIRE);
+    int r = 0;
+    if (h == 0) {
+        pthread_mutex_lock(&e->ports_lock);
+        r = port_create_locked(e, &h);
+        pthread_mutex_unlock(&e->ports_lock);
+        /* Release pairs with the acquire load above on other threads. */
+        if (r == 0) ioc_store(&e->default_port, h, IOC_RELEASE);
+    }
+    pthread_mutex_unlock(&e->lock);
+    if (r == 0) *out = h;
+    return r;
+}
+
+/* ---- post ------------------------------------------------------------------------------------ */
+IOCOMP_API int iocomp_post(iocomp_engine *e, iocomp_port_t port, int32_t status, uint32_t bytes,
+                           iocomp_overlapped *ov, uintptr_t key) {
+    if (ioc_unlikely(!e)) return -EINVAL;
+    if (ioc_unlikely(!ioc_load(&e->cb_enabled, IOC_ACQUIRE))) return -ENOTCONN;
+    if (port == IOCOMP_DEFAULT_PORT) {
+        int r = default_port(e, &port);
+        if (ioc_unlikely(r < 0)) return r;
+    }
+    struct ioc_port *p;
+    int r = slot_of(e, port, &p);
+    if (ioc_unlikely(r < 0)) return r;
+    uint32_t idx1 = p->idx + 1;
+    struct ioc_pkt pkt = {.ov = ov, .key = key, .port_idx = p->idx, .status = status, .bytes = bytes};
+
+    struct ioc_worker *w = ioc_self_in(e);
+    if (w) {
+        if (ioc_unlikely(w->acct_idx != idx1)) ioc_acct_switch(w, idx1);
+        w->acct_delta++;
+        /* Submitter half of the accept/close Dekker pair (see the theory). */
+        ioc_store(&w->acct, (uint64_t)idx1 << 32 | (uint32_t)w->acct_delta, IOC_SEQ_CST);
+        uint64_t c = ioc_load(&p->ctl, IOC_SEQ_CST);
+        if (ioc_unlikely(ctl_gen(c) != h_gen(port) || ctl_state(c) != P_OPEN)) {
+            w->acct_delta--;
+            ioc_store(&w->acct, (uint64_t)idx1 << 32 | (uint32_t)w->acct_delta, IOC_RELEASE);
+            return ctl_gen(c) == h_gen(port) && ctl_state(c) == P_CLOSING ? -ESHUTDOWN : -EBADF;
+        }
+        ioc_lifo_put(w, &pkt);
+        ioc_owner_inc(&w->st.posts_local, 1);
+        ioc_notify(e);
+        return 0;
+    }
+
+    ioc_fetch_add(&p->count, 1, IOC_SEQ_CST);
+    uint64_t c = ioc_load(&p->ctl, IOC_SEQ_CST);
+    if (ioc_unlikely(ctl_gen(c) != h_gen(port) || ctl_state(c) != P_OPEN)) {
+        ioc_fetch_sub(&p->count, 1, IOC_RELEASE);
+        return ctl_gen(c) == h_gen(port) && ctl_state(c) == P_CLOSING ? -ESHUTDOWN : -EBADF;
+    }
+    r = ioc_inject_push(e, &pkt);
+    if (ioc_unlikely(r < 0)) {
+        ioc_fetch_sub(&p->count, 1, IOC_RELEASE);
+        return r;
+    }
+    ioc_fetch_add(&e->inj.posts, 1, IOC_RELAXED);
+    ioc_notify(e);
+    return 0;
+}
+
+/* ---- close ------------------------------------------------------------------------------------ */
+static void backoff(unsigned *round) {
+    unsigned r = (*round)++;
+    if (r < 64) {
+        ioc_cpu_relax();
+    } else if (r < 128) {
+        sched_yield();
+    } else {
+        struct timespec ts = {0, r < 1024 ? 20000 : 200000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+struct pktvec {
+    struct ioc_pkt *v;
+    size_t n, cap;
+};
+
+/* Waits until the port's total reaches `self`, helping if on a worker. */
+static int wait_drained(iocomp_engine *e, struct ioc_port *p, uint64_t deadline) {
+    struct ioc_worker *w = ioc_self_in(e);
+    int64_t self = 0;
+    if (w)
+        for (uint32_t i = 0; i < w->depth && i < IOC_MAX_NEST; i++)
+            if (w->frames[i] == p->idx + 1) self++;
+    struct pktvec aside = {0};
+    unsigned round = 0;
+    int r = 0;
+    for (;;) {
+        if (port_inflight(e, p, NULL) <= self) break;
+        if (ioc_now_ns() >= deadline) {
+            r = -ETIMEDOUT;
+            break;
+        }
+        struct ioc_pkt k;
+        if (w && ioc_find_work(w, &k, true)) {
+            round = 0;
+            if (k.port_idx == p->idx) {
+                ioc_dispatch(w, &k); /* nested: this port's packet, exactly once */
+                continue;
+            }
+            if (aside.n == aside.cap) {
+                size_t nc = aside.cap ? aside.cap * 2 : 64;
+                struct ioc_pkt *nv = IOC_FAULT(IOCOMP_FAULT_ALLOC) ? NULL : realloc(aside.v, nc * sizeof *nv);
+                if (!nv) { /* cannot set it aside: run it rather than lose it */
+                    ioc_dispatch(w, &k);
+                    continue;
+                }
+                aside.v = nv;
+                aside.cap = nc;
+            }
+            aside.v[aside.n++] = k;
+            continue;
+        }
+        if (w) ioc_acct_flush(w); /* our own delta may be what the closer is missing */
+        backoff(&round);
+    }
+    for (size_t i = 0; i < aside.n; i++) {
+        if (!ioc_local_push(w, &aside.v[i]) && ioc_inject_push(e, &aside.v[i]) != 0)
+            ioc_dispatch(w, &aside.v[i]);
+    }
+    if (aside.n) ioc_notify(e);
+    free(aside.v);
+    return r;
+}
+
+static void unbind_port(iocomp_engine *e, iocomp_port_t h);
+
+/* Frees the slot if nothing refers to it (ports_lock held). */
+static bool try_recycle(iocomp_engine *e, struct ioc_port *p) {
+    bool referenced;
+    if (port_inflight(e, p, &referenced) != 0 || referenced) return false;
+    uint64_t c = ioc_load(&p->ctl, IOC_RELAXED);
+    ioc_store(&p->ctl, mk_ctl(ctl_gen(c), P_FREE), IOC_RELEASE);
+    p->zombie = false;
+    p->next_free = e->port_free;
+    e->port_free = p;
+    return true;
+}
+
+static void reap_zombies(iocomp_engine *e) {
+    struct ioc_port **pp = &e->zombies;
+    while (*pp) {
+        struct ioc_port *z = *pp;
+        *pp = z->next_free;
+        z->next_free = NULL;
+        if (!try_recycle(e, z)) { /* keep it: put back and move on */
+            z->next_free = *pp;
+            *pp = z;
+            pp = &z->next_free;
+        }
+    }
+}
+
+static int close_slot(iocomp_engine *e, iocomp_port_t h, struct ioc_port *p, uint64_t deadline) {
+    uint64_t open = mk_ctl(h_gen(h), P_OPEN);
+    /* Closer half of the accept/close Dekker pair. */
+    if (!ioc_cas(&p->ctl, &open, mk_ctl(h_gen(h), P_CLOSING), IOC_SEQ_CST, IOC_SEQ_CST)) return -EBADF;
+    ioc_fetch_sub(&e->ports_open, 1, IOC_RELAXED);
+    unbind_port(e, h);
+    /* Cancellation of in-flight I/O belongs here once backends exist
+     * (src/backends/backend.h): posted packets are already complete. */
+    int r = wait_drained(e, p, deadline);
+    pthread_mutex_lock(&e->ports_lock);
+    if (r == 0) ioc_store(&p->ctl, mk_ctl(h_gen(h), P_CLOSED), IOC_RELEASE);
+    if (!try_recycle(e, p)) {
+        p->zombie = true;
+        p->next_free = e->zombies;
+        e->zombies = p;
+    }
+    reap_zombies(e);
+    pthread_mutex_unlock(&e->ports_lock);
+    return r;
+}
+
+IOCOMP_API int iocomp_port_close(iocomp_engine *e, iocomp_port_t port) {
+    if (!e || port == IOCOMP_DEFAULT_PORT) return -EINVAL;
+    if (port == ioc_load(&e->default_port, IOC_ACQUIRE)) return -EINVAL;
+    struct ioc_port *p;
+    int r = slot_of(e, port, &p);
+    if (r < 0) return r;
+    return close_slot(e, port, p, ioc_now_ns() + (uint64_t)e->close_timeout_ms * 1000000ull);
+}
+
+/* Engine destroy: close every open port (default included) by one deadline.
+ * Ports that time out stay CLOSING (zombies); a second destroy retries. */
+int ioc_ports_close_all(iocomp_engine *e, uint64_t deadline) {
+    int result = 0;
+    for (uint32_t idx = 0;; idx++) {
+        pthread_mutex_lock(&e->ports_lock);
+        uint32_t used = e->ports_used;
+        pthread_mutex_unlock(&e->ports_lock);
+        if (idx >= used) break;
+        struct ioc_port *p = ioc_port_slot(e, idx);
+        uint64_t c = ioc_load(&p->ctl, IOC_ACQUIRE);
+        iocomp_port_t h = (iocomp_port_t)ctl_gen(c) << 32 | (idx + 1);
+        int r = 0;
+        if (ctl_state(c) == P_OPEN) {
+            r = close_slot(e, h, p, deadline);
+        } else if (ctl_state(c) == P_CLOSING) { /* an earlier close timed out */
+            r = wait_drained(e, p, deadline);
+            if (r == 0) {
+                pthread_mutex_lock(&e->ports_lock);
+                ioc_store(&p->ctl, mk_ctl(ctl_gen(c), P_CLOSED), IOC_RELEASE);
+                pthread_mutex_unlock(&e->ports_lock);
+            }
+        }
+        if (r < 0 && result == 0) result = r;
+    }
+    return result;
+}
+
+void ioc_ports_fini(iocomp_engine *e) {
+    for (uint32_t i = 0; i < IOC_PORT_CHUNKS; i++) {
+        free(e->port_chunks[i]);
+        e->port_chunks[i] = NULL;
+    }
+}
+
+/* ---- bindings ------------------------------------------------------------------------------------ */
+IOCOMP_API int iocomp_bind(iocomp_engine *e, iocomp_port_t port, int fd, uintptr_t key) {
+    if (!e) return -EINVAL;
+    if (fd < 0 || fcntl(fd, F_GETFD) == -1) return -EBADF;
+    struct ioc_port *p;
+    int r = ioc_port_lookup(e, port, &p);
+    if (r < 0) return r == -ESHUTDOWN ? -EBADF : r;
+    if (port == IOCOMP_DEFAULT_PORT) port = ioc_load(&e->default_port, IOC_ACQUIRE);
+    ioc_freeze_ext(e);
+    pthread_mutex_lock(&e->bind_lock);
+    if ((size_t)fd >= e->nbinds) {
+        size_t n = e->nbinds ? e->nbinds : 64;
+        while (n <= (size_t)fd) n *= 2;
+        struct ioc_binding *nb = IOC_FAULT(IOCOMP_FAULT_ALLOC) ? NULL : realloc(e->binds, n * sizeof *nb);
+        if (!nb) {
+            pthread_mutex_unlock(&e->bind_lock);
+            return -ENOMEM;
+        }
+        memset(nb + e->nbinds, 0, (n - e->nbinds) * sizeof *nb);
+        e->binds = nb;
+        e->nbinds = n;
+    }
+    if (e->binds[fd].bound) {
+        r = -EEXIST;
+    } else {
+        /* Re-check under the lock that the port is still open: a close that
+         * passed its unbind scan before we got here would miss us. */
+        uint64_t c = ioc_load(&p->ctl, IOC_ACQUIRE);
+        if (ctl_gen(c) != h_gen(port) || ctl_state(c) != P_OPEN) {
+            r = -EBADF;
+        } else {
+            e->binds[fd] = (struct ioc_binding){.port = port, .key = key, .bound = true};
+            r = 0;
+        }
+    }
+    pthread_mutex_unlock(&e->bind_lock);
+    return r;
+}
+
+IOCOMP_API int iocomp_unbind(iocomp_engine *e, int fd) {
+    if (!e) return -EINVAL;
+    if (fd < 0) return -ENOENT;
+    int r = -ENOENT;
+    pthread_mutex_lock(&e->bind_lock);
+    if ((size_t)fd < e->nbinds && e->binds[fd].bound) {
+        e->binds[fd].bound = false;
+        r = 0;
+    }
+    pthread_mutex_unlock(&e->bind_lock);
+    return r;
+}
+
+/* Called after the port went CLOSING: bind() re-checks the state under the
+ * same lock, so no binding to this port survives the scan. */
+static void unbind_port(iocomp_engine *e, iocomp_port_t h) {
+    pthread_mutex_lock(&e->bind_lock);
+    for (size_t i = 0; i < e->nbinds; i++)
+        if (e->binds[i].bound && e->binds[i].port == h) e->binds[i].bound = false;
+    pthread_mutex_unlock(&e->bind_lock);
+}
+
+void ioc_binds_fini(iocomp_engine *e) {
+    free(e->binds);
+    e->binds = NULL;
+    e->nbinds = 0;
+}

@@ -1,0 +1,224 @@
+/*
+ * queue.c - the rings that move completion packets between threads.
+ *
+ * Theory of operation
+ * -------------------
+ * Two kinds of queue, both concurrencykit ck_ring of 32-byte packets (the
+ * typed ck_ring_*_pkt flavour from CK_RING_PROTOTYPE, so packets are copied
+ * by value and nothing is allocated per packet):
+ *
+ *  1. A worker's local ring, SPMC. Producer: the owning worker only (posts
+ *     made inside its callbacks, batches it moves in from the inject queue or
+ *     steals). Consumers: the owner and any thief. SPMC is exactly that shape:
+ *     enqueue needs no atomic read-modify-write (one producer), every dequeue
+ *     is a CAS on c_head, which is what lets thieves and the owner race.
+ *
+ *  2. The engine's inject ring, MPMC: any non-worker thread produces (and a
+ *     worker whose local ring is full), every worker consumes. Behind it, an
+ *     unbounded overflow list (a FIFO of 256-packet chunks under a mutex)
+ *     takes what does not fit, so a full ring is backpressure on memory, never
+ *     a dropped packet. ovf_count tells consumers, without the lock, whether
+ *     to look there. Producers always try the ring first: the locked list is
+ *     only the spill-over, never a path that stays taken.
+ *
+ * Batch take. Consumers take up to `max` packets with one CAS on c_head
+ * (ioc_ring_take): the multi-consumer dequeue of ck_ring (_ck_ring_dequeue_mc,
+ * ck 0.7.1) generalised from 1 to n slots. It is correct for the same reason
+ * the single-slot version is: slots in [c_head, p_tail) are published (the
+ * producer's ck_pr_fence_store before its p_tail store pairs with our
+ * ck_pr_fence_load after reading p_tail); we copy them out, then the CAS on
+ * c_head both claims them and hands the slots back to producers, who never
+ * write a slot before c_head has passed it. A failed CAS means another
+ * consumer took some of them: our copies are discarded and we retry from the
+ * c_head the CAS returned. Workers use it to move a batch from the inject
+ * ring (one CAS per batch instead of one per packet, which is what two
+ * workers contending on the inject c_head would otherwise pay) and to steal
+ * half of a victim's ring.
+ *
+ * Invariants
+ *   Q1 A packet is in exactly one place at a time: a ring slot in
+ *      [c_head, p_tail), an overflow chunk, a LIFO slot, or a consumer's local
+ *      copy after a successful CAS. Nothing copies a packet without then
+ *      either owning it (successful CAS / lock) or discarding the copy.
+ *   Q2 A ring of N slots holds N-1 packets; enqueue fails when full and the
+ *      caller sends the packet elsewhere (inject ring, then overflow).
+ *   Q3 A failed try-dequeue does not prove emptiness (a racing consumer may
+ *      have won); emptiness for parking decisions is judged by the indices
+ *      after a seq_cst fence (park.c), never by a failed take.
+ *
+ * TSan: ck_pr is invisible to ThreadSanitizer in the default build and the
+ * slot copies are racy by design (a discarded copy may overlap a producer's
+ * write), so tests/tsan.supp suppresses races inside ck_ring's own functions
+ * and ioc_ring_take only. The hand-off of each packet is annotated instead:
+ * the producer releases on the ring after its enqueue, the consumer acquires
+ * on it after its take, so everything the poster wrote before posting (the
+ * request's memory) happens-before the callback, and TSan checks that.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+
+#define OVF_CHUNK 256u
+
+struct ioc_ovf_chunk {
+    struct ioc_ovf_chunk *next;
+    uint32_t head, tail; /* [head, tail) in pkts */
+    struct ioc_pkt pkts[OVF_CHUNK];
+};
+
+static unsigned pow2_at_least(unsigned v, unsigned lo) {
+    unsigned n = lo;
+    while (n < v && n < (1u << 30)) n <<= 1;
+    return n;
+}
+
+int ioc_queue_init(iocomp_engine *e) {
+    unsigned cap = e->inject_cap;
+    if (IOC_FAULT(IOCOMP_FAULT_ALLOC)) return -ENOMEM;
+    e->inj.buf = aligned_alloc(IOC_CACHELINE, (size_t)cap * sizeof(struct ioc_pkt));
+    if (!e->inj.buf) return -ENOMEM;
+    ck_ring_init(&e->inj.ring, cap);
+    pthread_mutex_init(&e->inj.ovf_lock, NULL);
+    e->inj.ovf_head = e->inj.ovf_tail = NULL;
+    ioc_store(&e->inj.ovf_count, 0, IOC_RELAXED);
+    return 0;
+}
+
+void ioc_queue_fini(iocomp_engine *e) {
+    struct ioc_ovf_chunk *c = e->inj.ovf_head;
+    while (c) {
+        struct ioc_ovf_chunk *n = c->next;
+        free(c);
+        c = n;
+    }
+    e->inj.ovf_head = e->inj.ovf_tail = NULL;
+    pthread_mutex_destroy(&e->inj.ovf_lock);
+    free(e->inj.buf);
+    e->inj.buf = NULL;
+}
+
+
+unsigned ioc_queue_capacity(unsigned requested, unsigned dflt) {
+    return pow2_at_least(requested ? requested : dflt, 16);
+}
+
+/* ---- batch take (MC-safe; see the theory above) -------------------------- */
+unsigned ioc_ring_take(struct ck_ring *r, struct ioc_pkt *buf, struct ioc_pkt *out, unsigned max) {
+    const unsigned mask = r->mask;
+    unsigned c = ck_pr_load_uint(&r->c_head);
+    for (;;) {
+        /* Pairs with the producer's fence_store + p_tail store: the slots
+         * below p_tail are written. */
+        ck_pr_fence_load();
+        unsigned p = ck_pr_load_uint(&r->p_tail);
+        unsigned n = p - c;
+        if (n == 0) return 0;
+        if (n > mask) { /* our c_head snapshot is stale (others took a lap): reload */
+            c = ck_pr_load_uint(&r->c_head);
+            continue;
+        }
+        if (n > max) n = max;
+        ck_pr_fence_load();
+        for (unsigned i = 0; i < n; i++) out[i] = buf[(c + i) & mask];
+        /* The copies complete before the slots are handed back. */
+        ck_pr_fence_store_atomic();
+        if (ck_pr_cas_uint_value(&r->c_head, c, c + n, &c)) {
+            ioc_tsan_acquire(r); /* pairs with ioc_tsan_release in the pushes */
+            return n;
+        }
+    }
+}
+
+/* ---- local ring ------------------------------------------------------------- */
+bool ioc_local_push(struct ioc_worker *w, const struct ioc_pkt *p) {
+    ioc_tsan_release(&w->ring);
+    return ck_ring_enqueue_spmc_pkt(&w->ring, w->ring_buf, (struct ioc_pkt *)p);
+}
+
+bool ioc_local_pop(struct ioc_worker *w, struct ioc_pkt *out) {
+    if (!ck_ring_dequeue_spmc_pkt(&w->ring, w->ring_buf, out)) return false;
+    ioc_tsan_acquire(&w->ring);
+    return true;
+}
+
+uint64_t ioc_local_size(struct ioc_worker *w) {
+    unsigned c = ck_pr_load_uint(&w->ring.c_head);
+    unsigned p = ck_pr_load_uint(&w->ring.p_tail);
+    unsigned n = p - c;
+    return n > w->ring.mask ? 0 : n;
+}
+
+/* ---- inject ring + overflow ---------------------------------------------------- */
+static int ovf_push(iocomp_engine *e, const struct ioc_pkt *p) {
+    struct ioc_inject *q = &e->inj;
+    pthread_mutex_lock(&q->ovf_lock);
+    struct ioc_ovf_chunk *t = q->ovf_tail;
+    if (!t || t->tail == OVF_CHUNK) {
+        struct ioc_ovf_chunk *n = IOC_FAULT(IOCOMP_FAULT_ALLOC) ? NULL : malloc(sizeof *n);
+        if (!n) {
+            pthread_mutex_unlock(&q->ovf_lock);
+            return -ENOMEM;
+        }
+        n->next = NULL;
+        n->head = n->tail = 0;
+        if (t) t->next = n;
+        else q->ovf_head = n;
+        q->ovf_tail = t = n;
+    }
+    t->pkts[t->tail++] = *p;
+    /* Release: a consumer that sees the count (acquire) and takes the lock
+     * finds the packet (the lock orders the data anyway). */
+    ioc_fetch_add(&q->ovf_count, 1, IOC_RELEASE);
+    ioc_fetch_add(&q->ovf_total, 1, IOC_RELAXED);
+    pthread_mutex_unlock(&q->ovf_lock);
+    return 0;
+}
+
+static unsigned ovf_take(iocomp_engine *e, struct ioc_pkt *out, unsigned max) {
+    struct ioc_inject *q = &e->inj;
+    unsigned n = 0;
+    pthread_mutex_lock(&q->ovf_lock);
+    while (n < max && q->ovf_head) {
+        struct ioc_ovf_chunk *h = q->ovf_head;
+        while (n < max && h->head < h->tail) out[n++] = h->pkts[h->head++];
+        if (h->head == h->tail) {
+            q->ovf_head = h->next;
+            if (!q->ovf_head) q->ovf_tail = NULL;
+            free(h);
+        }
+    }
+    if (n) ioc_fetch_sub(&q->ovf_count, n, IOC_RELAXED);
+    pthread_mutex_unlock(&q->ovf_lock);
+    return n;
+}
+
+int ioc_inject_push(iocomp_engine *e, const struct ioc_pkt *p) {
+    ioc_tsan_release(&e->inj.ring);
+    if (ioc_likely(ck_ring_enqueue_mpmc_pkt(&e->inj.ring, e->inj.buf, (struct ioc_pkt *)p))) return 0;
+    return ovf_push(e, p);
+}
+
+/*
+ * Consumers take from the ring first, but every 8th take from a non-empty
+ * overflow list goes to the list first, so packets that overflowed are not
+ * starved by a ring that producers keep refilling. There is no FIFO promise
+ * between packets (work stealing has none either).
+ */
+unsigned ioc_inject_take(iocomp_engine *e, struct ioc_pkt *out, unsigned max, uint32_t tick) {
+    bool ovf = ioc_load(&e->inj.ovf_count, IOC_ACQUIRE) != 0;
+    if (ovf && (tick & 7) == 0) {
+        unsigned n = ovf_take(e, out, max);
+        if (n) return n;
+    }
+    unsigned n = ioc_ring_take(&e->inj.ring, e->inj.buf, out, max);
+    if (n || !ovf) return n;
+    return ovf_take(e, out, max);
+}
+
+bool ioc_inject_nonempty(iocomp_engine *e) {
+    unsigned c = ck_pr_load_uint(&e->inj.ring.c_head);
+    unsigned p = ck_pr_load_uint(&e->inj.ring.p_tail);
+    return c != p || ioc_load(&e->inj.ovf_count, IOC_ACQUIRE) != 0;
+}

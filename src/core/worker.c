@@ -1,0 +1,334 @@
+/*
+ * worker.c - a worker thread: find a packet, run its callback, repeat; spin
+ * a little when there is none, then park.
+ *
+ * Theory of operation
+ * -------------------
+ * Where a worker looks, in order (ioc_find_work):
+ *   0. every 61st look, the inject queue first, so packets from host threads
+ *      are not starved by callbacks that keep posting locally (Go's check);
+ *   1. its LIFO slot: the packet most recently posted by a callback on this
+ *      worker, run next while its data is hot in cache; at most LIFO_MAX in a
+ *      row, then the ring gets a turn (so a callback that reposts itself
+ *      cannot starve older local packets);
+ *   2. its own ring (FIFO);
+ *   3. the inject queue: a batch of up to INJECT_BATCH packets with one CAS,
+ *      the first run now, the rest moved into its own ring, where others may
+ *      steal them;
+ *   4. stealing: from a random victim, half of its ring (up to STEAL_MAX) with
+ *      one CAS; or the victim's LIFO slot when the victim has stayed inside
+ *      one callback across two of our passes (a stuck callback must not
+ *      strand a packet it posted).
+ *
+ * The LIFO slot: a packet plus a state word EMPTY -> FULL -> EMPTY (owner) or
+ * FULL -> BUSY -> EMPTY (thief).
+ *   L1 Only the owner writes the packet, and only while the state is EMPTY.
+ *   L2 Whoever moves FULL -> EMPTY/BUSY by CAS owns the packet (exactly one).
+ *   L3 A thief releases BUSY -> EMPTY after copying; the owner waits out BUSY
+ *      (acquire) before writing the packet again.
+ *
+ * Port accounting (see port.c for the closer's side): a packet counts
+ * against its port from acceptance until its callback returns. A worker keeps
+ * a running delta for one port at a time in its own `acct` word (+1 per post
+ * it accepts, -1 per callback it finishes), so the hot path writes only the
+ * worker's own cache line. The delta is flushed into the port's shared count
+ * when the worker moves to another port, before it spins or parks, and when
+ * it grows large.
+ *   A1 acct = (port_idx + 1) << 32 | (uint32_t)delta, written only by the
+ *      owner; the sum over workers of their deltas for a port, plus the
+ *      port's count, is the number of that port's packets not yet finished.
+ *   A2 A flush adds to the port's count (seq_cst RMW) *before* it publishes the
+ *      new acct (seq_cst store); a closer reads every acct *before* the count,
+ *      so a concurrent flush is seen twice or once, never zero times.
+ *   A3 The decrement after a callback is a release store: a closer whose
+ *      acquire read sees it knows that callback has returned.
+ *   A4 A worker refers to a port slot only through acct_idx; port.c recycles a
+ *      slot only when no worker's acct names it.
+ *
+ * Busy: cb_seq is odd while the worker is inside a callback (outermost frame
+ * only); readers (available threads, the LIFO steal probe) use relaxed loads
+ * and only need a recent value.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+
+#include "core/internal.h"
+
+__thread struct ioc_worker *ioc_self;
+
+#define LIFO_MAX 16u
+#define INJECT_BATCH 32u
+#define STEAL_MAX 64u
+#define ACCT_FLUSH_AT (1 << 20)
+#define SPIN_PURE_NS 2000u
+
+static inline uint64_t acct_pack(uint32_t idx1, int32_t delta) {
+    return (uint64_t)idx1 << 32 | (uint32_t)delta;
+}
+
+/* ---- port accounting ------------------------------------------------------------- */
+void ioc_acct_switch(struct ioc_worker *w, uint32_t idx1) {
+    if (w->acct_idx && w->acct_delta) {
+        struct ioc_port *p = ioc_port_slot(w->e, w->acct_idx - 1);
+        /* A2: the count first (seq_cst), then the new acct below. Pairs
+         * with the closer's seq_cst reads of acct then count. */
+        ioc_fetch_add(&p->count, (int64_t)w->acct_delta, IOC_SEQ_CST);
+    }
+    w->acct_idx = idx1;
+    w->acct_delta = 0;
+    ioc_store(&w->acct, acct_pack(idx1, 0), IOC_SEQ_CST);
+}
+
+void ioc_acct_flush(struct ioc_worker *w) {
+    if (w->acct_idx) ioc_acct_switch(w, 0);
+}
+
+static inline void acct_done(struct ioc_worker *w, uint32_t idx1) {
+    if (ioc_unlikely(w->acct_idx != idx1)) ioc_acct_switch(w, idx1);
+    w->acct_delta--;
+    /* A3: release publishes "this callback has returned" to a closer. */
+    ioc_store(&w->acct, acct_pack(idx1, w->acct_delta), IOC_RELEASE);
+    if (ioc_unlikely(w->acct_delta < -ACCT_FLUSH_AT)) ioc_acct_flush(w);
+}
+
+/* ---- the LIFO slot ------------------------------------------------------------------ */
+static void spill(struct ioc_worker *w, const struct ioc_pkt *p) {
+    /* Our ring is full: the packet goes to the inject path (ring, then the
+     * unbounded overflow list). If even the overflow list cannot grow, run
+     * it here and now: late, but exactly once. */
+    if (ioc_inject_push(w->e, p) == 0) {
+        ioc_notify(w->e);
+        return;
+    }
+    ioc_dispatch(w, p);
+}
+
+void ioc_lifo_put(struct ioc_worker *w, const struct ioc_pkt *p) {
+    struct ioc_lifo *l = &w->lifo;
+    uint32_t st = ioc_load(&l->state, IOC_RELAXED);
+    if (st == LIFO_FULL) {
+        uint32_t exp = LIFO_FULL;
+        /* L2: winning this CAS makes the old packet ours. */
+        if (ioc_cas(&l->state, &exp, LIFO_EMPTY, IOC_ACQUIRE, IOC_RELAXED)) {
+            struct ioc_pkt old = l->pkt;
+            if (!ioc_local_push(w, &old)) spill(w, &old);
+        }
+    }
+    /* L3: pairs with the thief's release store of EMPTY after its copy. */
+    while (ioc_load(&l->state, IOC_ACQUIRE) == LIFO_BUSY) ioc_cpu_relax();
+    l->pkt = *p;
+    /* Publishes the packet to a thief's acquire CAS (FULL -> BUSY). */
+    ioc_store(&l->state, LIFO_FULL, IOC_RELEASE);
+}
+
+static inline bool lifo_take(struct ioc_worker *w, struct ioc_pkt *out) {
+    struct ioc_lifo *l = &w->lifo;
+    if (ioc_load(&l->state, IOC_RELAXED) != LIFO_FULL) return false;
+    uint32_t exp = LIFO_FULL;
+    if (!ioc_cas(&l->state, &exp, LIFO_EMPTY, IOC_ACQUIRE, IOC_RELAXED)) return false;
+    *out = l->pkt;
+    return true;
+}
+
+static bool lifo_steal(struct ioc_worker *v, struct ioc_pkt *out) {
+    struct ioc_lifo *l = &v->lifo;
+    uint32_t exp = LIFO_FULL;
+    /* Acquire pairs with the owner's release store of FULL: the packet is written. */
+    if (!ioc_cas(&l->state, &exp, LIFO_BUSY, IOC_ACQUIRE, IOC_RELAXED)) return false;
+    *out = l->pkt;
+    ioc_store(&l->state, LIFO_EMPTY, IOC_RELEASE); /* L3 */
+    return true;
+}
+
+/* ---- finding work -------------------------------------------------------------------- */
+static inline uint32_t rng_next(struct ioc_worker *w) {
+    uint32_t x = w->rng; /* xorshift32 */
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return w->rng = x;
+}
+
+static unsigned local_free(struct ioc_worker *w) {
+    uint64_t used = ioc_local_size(w);
+    uint64_t cap = w->ring.size - 1; /* Q2: N slots hold N-1 */
+    return used >= cap ? 0 : (unsigned)(cap - used);
+}
+
+/* Moves buf[1..n) into our ring (room was checked), returns buf[0]. */
+static void keep_rest(struct ioc_worker *w, const struct ioc_pkt *buf, unsigned n) {
+    for (unsigned i = 1; i < n; i++)
+        if (!ioc_local_push(w, &buf[i])) spill(w, &buf[i]);
+}
+
+static bool take_inject(struct ioc_worker *w, struct ioc_pkt *out) {
+    iocomp_engine *e = w->e;
+    if (!ioc_inject_nonempty(e)) return false;
+    unsigned c = ck_pr_load_uint(&e->inj.ring.c_head);
+    unsigned p = ck_pr_load_uint(&e->inj.ring.p_tail);
+    unsigned pending = p - c <= e->inj.ring.mask ? p - c : 0;
+    if (ioc_load(&e->inj.ovf_count, IOC_RELAXED)) pending += INJECT_BATCH * 64; /* a backlog: take full batches */
+    uint32_t live = ioc_load(&e->live, IOC_RELAXED);
+    unsigned want = pending / (live ? live : 1) + 1;
+    unsigned room = local_free(w) + 1;
+    if (want > INJECT_BATCH) want = INJECT_BATCH;
+    if (want > room) want = room;
+    struct ioc_pkt buf[INJECT_BATCH];
+    unsigned n = ioc_inject_take(e, buf, want, w->tick);
+    if (!n) return false;
+    *out = buf[0];
+    keep_rest(w, buf, n);
+    ioc_owner_inc(&w->st.inject_batches, 1);
+    return true;
+}
+
+static bool steal(struct ioc_worker *w, struct ioc_pkt *out) {
+    iocomp_engine *e = w->e;
+    uint32_t n = ioc_load(&e->nslots, IOC_ACQUIRE);
+    if (n <= 1) return false;
+    uint32_t start = rng_next(w) % n;
+    for (uint32_t i = 0; i < n; i++) {
+        struct ioc_worker *v = ioc_load(&e->workers[(start + i) % n], IOC_ACQUIRE);
+        if (!v || v == w) continue;
+        uint64_t size = ioc_local_size(v);
+        if (size) {
+            unsigned want = (unsigned)((size + 1) / 2);
+            unsigned room = local_free(w) + 1;
+            if (want > STEAL_MAX) want = STEAL_MAX;
+            if (want > room) want = room;
+            struct ioc_pkt buf[STEAL_MAX];
+            unsigned k = ioc_ring_take(&v->ring, v->ring_buf, buf, want);
+            if (k) {
+                *out = buf[0];
+                keep_rest(w, buf, k);
+                ioc_owner_inc(&w->st.steals, 1);
+                ioc_owner_inc(&w->st.stolen, k);
+                return true;
+            }
+        }
+        if (ioc_load(&v->lifo.state, IOC_RELAXED) == LIFO_FULL) {
+            uint64_t seq = ioc_load(&v->cb_seq, IOC_RELAXED);
+            if ((seq & 1) && w->probe_victim == v->index + 1 && w->probe_seq == seq) {
+                if (lifo_steal(v, out)) {
+                    ioc_owner_inc(&w->st.steals, 1);
+                    ioc_owner_inc(&w->st.stolen, 1);
+                    return true;
+                }
+            } else {
+                w->probe_victim = v->index + 1;
+                w->probe_seq = seq;
+            }
+        }
+    }
+    return false;
+}
+
+bool ioc_find_work(struct ioc_worker *w, struct ioc_pkt *out, bool for_close) {
+    (void)for_close;
+    if (ioc_unlikely(++w->tick % 61 == 0) && take_inject(w, out)) return true;
+    if (w->lifo_streak < LIFO_MAX) {
+        if (lifo_take(w, out)) {
+            w->lifo_streak++;
+            return true;
+        }
+    }
+    w->lifo_streak = 0;
+    if (ioc_local_pop(w, out)) return true;
+    if (lifo_take(w, out)) return true;
+    if (take_inject(w, out)) return true;
+    return steal(w, out);
+}
+
+/* ---- running a callback ------------------------------------------------------------------ */
+void ioc_dispatch(struct ioc_worker *w, const struct ioc_pkt *p) {
+    /* Acquire pairs with the release store in iocomp_set_completion_manager:
+     * the pair's fields are visible. Never NULL: a packet is accepted only
+     * after a callback was installed, and pairs are never freed before the
+     * engine. */
+    struct ioc_cb *cb = ioc_load(&w->e->cb, IOC_ACQUIRE);
+    uint32_t d = w->depth;
+    uint64_t seq = 0;
+    if (d < IOC_MAX_NEST) w->frames[d] = p->port_idx + 1;
+    w->depth = d + 1;
+    if (d == 0) {
+        seq = ioc_load(&w->cb_seq, IOC_RELAXED) + 1;
+        ioc_store(&w->cb_seq, seq, IOC_RELAXED); /* odd: busy */
+    }
+    cb->fn(cb->ctx, p->status, p->bytes, p->ov, p->key);
+    if (d == 0) ioc_store(&w->cb_seq, seq + 1, IOC_RELAXED); /* even: idle */
+    w->depth = d;
+    acct_done(w, p->port_idx + 1);
+    ioc_owner_inc(&w->st.completions, 1);
+}
+
+/* ---- spinning ------------------------------------------------------------------------------- */
+static bool spin(struct ioc_worker *w, struct ioc_pkt *out) {
+    iocomp_engine *e = w->e;
+    if (e->spin_ns == 0) return false;
+    uint32_t live = ioc_load(&e->live, IOC_RELAXED);
+    uint32_t spinning = ioc_load(&e->park.nspinning, IOC_RELAXED);
+    if (spinning && spinning * 2 >= live) return false; /* half the pool searches at most */
+    ioc_fetch_add(&e->park.nspinning, 1, IOC_SEQ_CST);
+    bool found = false;
+    uint64_t start = ioc_now_ns();
+    for (uint32_t i = 0;; i++) {
+        if (ioc_find_work(w, out, false)) {
+            found = true;
+            break;
+        }
+        if (ioc_load(&e->stopping, IOC_RELAXED)) break;
+        if ((i & 7) == 7) {
+            uint64_t t = ioc_now_ns() - start;
+            if (t > e->spin_ns) break;
+            /* Past the first microseconds, give the core away between polls:
+             * with more runnable threads than cores (a poster and two workers
+             * on two CPUs) a pure spinner would take the poster's core. */
+            if (t > SPIN_PURE_NS) sched_yield();
+        }
+        for (int k = 0; k < 4; k++) ioc_cpu_relax();
+    }
+    /* seq_cst: part of the Dekker pair with ioc_notify (park.c). */
+    uint32_t prev = ioc_fetch_sub(&e->park.nspinning, 1, IOC_SEQ_CST);
+    /* The last searcher found work: more may be waiting, and a publisher
+     * skipped its wake-up because we were searching. Pass it on. */
+    if (found && prev == 1) ioc_notify(e);
+    return found;
+}
+
+/* ---- the thread ------------------------------------------------------------------------------ */
+void ioc_worker_drain(struct ioc_worker *w) {
+    struct ioc_pkt p;
+    ioc_acct_flush(w);
+    while (lifo_take(w, &p) || ioc_local_pop(w, &p)) {
+        if (ioc_inject_push(w->e, &p) != 0) ioc_dispatch(w, &p); /* no memory: run it */
+    }
+    ioc_acct_flush(w);
+    ioc_notify(w->e);
+}
+
+void *ioc_worker_main(void *arg) {
+    struct ioc_worker *w = arg;
+    iocomp_engine *e = w->e;
+    ioc_self = w;
+    for (;;) {
+        struct ioc_pkt p;
+        if (ioc_find_work(w, &p, false)) {
+            ioc_dispatch(w, &p);
+            continue;
+        }
+        ioc_acct_flush(w);
+        if (ioc_load(&e->stopping, IOC_ACQUIRE) && !ioc_work_visible(e)) break;
+        if (ioc_should_retire(w)) break;
+        if (spin(w, &p)) {
+            ioc_dispatch(w, &p);
+            continue;
+        }
+        ioc_acct_flush(w);
+        ioc_park(w);
+    }
+    ioc_worker_drain(w);
+    ioc_self = NULL;
+    ioc_worker_exited(w);
+    return NULL;
+}
