@@ -239,6 +239,7 @@ unsigned ioc_inject_take(iocomp_engine *e, struct ioc_pkt *out, unsigned max, ui
 unsigned ioc_queue_capacity(unsigned requested, unsigned dflt);
 bool ioc_inject_nonempty(iocomp_engine *e);
 uint64_t ioc_local_size(struct ioc_worker *w);
+unsigned ioc_ring_pending(struct ck_ring *r);
 
 /* park.c */
 void ioc_park_init(struct ioc_park *p);

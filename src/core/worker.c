@@ -165,9 +165,7 @@ static void keep_rest(struct ioc_worker *w, const struct ioc_pkt *buf, unsigned 
 static bool take_inject(struct ioc_worker *w, struct ioc_pkt *out) {
     iocomp_engine *e = w->e;
     if (!ioc_inject_nonempty(e)) return false;
-    unsigned c = ck_pr_load_uint(&e->inj.ring.c_head);
-    unsigned p = ck_pr_load_uint(&e->inj.ring.p_tail);
-    unsigned pending = p - c <= e->inj.ring.mask ? p - c : 0;
+    unsigned pending = ioc_ring_pending(&e->inj.ring);
     if (ioc_load(&e->inj.ovf_count, IOC_RELAXED)) pending += INJECT_BATCH * 64; /* a backlog: take full batches */
     uint32_t live = ioc_load(&e->live, IOC_RELAXED);
     unsigned want = pending / (live ? live : 1) + 1;

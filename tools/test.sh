@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs every test of iocomp, as CI does: installs what is missing, then builds
+# and runs the whole ctest suite three times:
+#   build-test   optimised, with the test-only fault seams (IOCOMP_FAULT_INJECTION)
+#   build-asan   AddressSanitizer + UndefinedBehaviorSanitizer (+ LeakSanitizer)
+#   build-tsan   ThreadSanitizer
+# Sanitizer builds scale the big loop counts down (IOCOMP_TEST_SCALE) so the
+# whole run stays well under 60 minutes on 2 cores.
+#   tools/test.sh            all three
+#   tools/test.sh test|asan|tsan   one of them
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/deps.sh
+JOBS=$(nproc)
+ONLY=${1:-all}
+failed=""
+
+build_and_test() { # name scale cmake-args...
+    local name=$1 scale=$2; shift 2
+    [ "$ONLY" = all ] || [ "$ONLY" = "$name" ] || return 0
+    echo "=== $name: configure and build"
+    cmake -S . -B "build-$name" -DIOCOMP_BUILD_BENCH=OFF -DIOCOMP_FAULT_INJECTION=ON \
+        -DIOCOMP_WERROR=ON "$@" > "build-$name.configure.log" || { cat "build-$name.configure.log"; return 1; }
+    cmake --build "build-$name" -j"$JOBS"
+    echo "=== $name: ctest"
+    IOCOMP_TEST_SCALE=$scale ctest --test-dir "build-$name" --output-on-failure --timeout 300 ||
+        failed="$failed $name"
+}
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp}
+
+build_and_test test 1 -DCMAKE_BUILD_TYPE=RelWithDebInfo
+build_and_test asan 4 -DCMAKE_BUILD_TYPE=Debug "-DIOCOMP_SANITIZE=address;undefined"
+build_and_test tsan 10 -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIOCOMP_SANITIZE=thread
+
+if [ -n "$failed" ]; then
+    echo "tools/test.sh: FAILED builds:$failed"
+    exit 1
+fi
+echo "tools/test.sh: all builds passed"
