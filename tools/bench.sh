@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# Headline benchmarks: iocomp against the peer kit, in one run, on this machine.
+#
+#   tools/bench.sh                 REPS=5 repetitions of everything (~15 min on 2 cores)
+#   QUICK=1 tools/bench.sh         smoke run: the kit's --quick sizes, REPS=1
+#
+# Steps:
+#   1. installs the Debian packages that are missing (apt-get; sudo when not root)
+#   2. builds iocomp in Release into build-release/ (tests off), with the
+#      benchmarks in build-release/bench/
+#   3. copies the peer kit (PEERS_DIR, default <repo>/../shared/peers; it may
+#      be read-only) to build-release/peers and runs its build.sh there
+#   4. runs the kit's W1 post, W2 spawn and W5 sched with iocomp as the extra
+#      implementation of each (W1_EXTRA, W2_EXTRA, W5_EXTRA), so every ratio
+#      below comes from one run.sh invocation
+#   5. runs iocomp-wake (wake-up latency vs a raw futex hand-off, idle CPU)
+#      and iocomp-ovalloc (overlapped alloc+free vs jemalloc) REPS times /
+#      with REPS repetitions
+#   6. prints the kit's summary table (summarize.sh) and a table of the
+#      same-run ratios that the brief's performance targets are stated in
+#
+# Everything printed is also in build-release/bench.log (the kit's part alone
+# in build-release/bench-kit.log, what summarize.sh reads).
+#
+# Settings (environment): REPS [5]  QUICK [0]  WORKERS [2]  PEERS_DIR
+#   BUILD_DIR [<repo>/build-release]  JOBS [nproc]  WAKE_SECS [0.5 per phase; quick 0.2]
+#   OVALLOC_MIN_TIME [0.2 s per benchmark; quick 0.05]  SKIP_INSTALL [0]  SKIP_KIT [0]
+#   and the kit's own (POST_N, FIB_ITERS, SCHED_BENCHES, QUIET_MAX, ...; see peers/README.md).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(git -C "$HERE" rev-parse --show-toplevel 2>/dev/null || (cd "$HERE/.." && pwd))"
+BUILD_DIR=${BUILD_DIR:-$ROOT/build-release}
+PEERS_DIR=${PEERS_DIR:-$ROOT/../shared/peers}
+QUICK=${QUICK:-0}
+if [ "$QUICK" = 1 ]; then
+    REPS=${REPS:-1}; QUICK_ARG=--quick
+    WAKE_SECS=${WAKE_SECS:-0.2}; OVALLOC_MIN_TIME=${OVALLOC_MIN_TIME:-0.05}
+else
+    REPS=${REPS:-5}; QUICK_ARG=
+    WAKE_SECS=${WAKE_SECS:-0.5}; OVALLOC_MIN_TIME=${OVALLOC_MIN_TIME:-0.2}
+fi
+export REPS WORKERS=${WORKERS:-2}
+JOBS=${JOBS:-$(nproc)}
+LOG=$BUILD_DIR/bench.log
+KITLOG=$BUILD_DIR/bench-kit.log
+BENCH_BIN=$BUILD_DIR/bench
+
+say() { printf '\n### %s\n' "$*"; }
+
+# --- 1. packages -------------------------------------------------------------------
+install_packages() {
+    local pkgs="cmake make pkg-config gcc g++ libck-dev libjemalloc-dev liburing-dev libbenchmark-dev"
+    local missing="" p
+    for p in $pkgs; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+    done
+    [ -n "$missing" ] || return 0
+    command -v apt-get > /dev/null || { echo "missing packages:$missing (and no apt-get)" >&2; return 1; }
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    echo "installing:$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get install -y --no-install-recommends $missing ||
+        { $sudo apt-get update && $sudo apt-get install -y --no-install-recommends $missing; }
+}
+
+# --- 2. build ------------------------------------------------------------------------
+build_iocomp() {
+    cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DIOCOMP_BUILD_TESTS=OFF \
+        -DIOCOMP_BUILD_BENCH=ON > "$BUILD_DIR.cmake.log" 2>&1 || { cat "$BUILD_DIR.cmake.log"; return 1; }
+    cmake --build "$BUILD_DIR" -j "$JOBS"
+    local b
+    for b in iocomp-post iocomp-sched iocomp-fib iocomp-wake iocomp-ovalloc; do
+        [ -x "$BENCH_BIN/$b" ] || { echo "not built: $BENCH_BIN/$b" >&2; return 1; }
+    done
+}
+
+# --- 3. the peer kit --------------------------------------------------------------------
+# Copy the sources only (not a bin/ or build/ that may sit next to them), over
+# any earlier copy, so the kit's own build folders are reused between runs.
+copy_peers() {
+    [ -f "$PEERS_DIR/run.sh" ] || { echo "no peer kit at $PEERS_DIR (set PEERS_DIR)" >&2; return 1; }
+    mkdir -p "$BUILD_DIR/peers"
+    chmod -R u+w "$BUILD_DIR/peers"
+    tar -C "$PEERS_DIR" --exclude=./bin --exclude=./build -cf - . | tar -C "$BUILD_DIR/peers" -xf -
+    chmod -R u+w "$BUILD_DIR/peers"
+    "$BUILD_DIR/peers/build.sh"
+}
+
+# --- machine state (like the kit's wait_quiet, for our own two programs) -------------------
+wait_quiet() {
+    local max=${QUIET_MAX:-15} wait=${QUIET_WAIT:-120} start=$SECONDS a b busy
+    [ "$wait" -gt 0 ] 2>/dev/null || return 0
+    while :; do
+        a=$(head -1 /proc/stat); sleep 1; b=$(head -1 /proc/stat)
+        busy=$(echo "$a $b" | awk '{ t = 0; for (i = 2; i <= 9; i++) { d[i] = $(i + 11) - $i; t += d[i] }
+            if (t == 0) t = 1; printf "%.0f", 100 * (d[2] + d[3] + d[4] + d[7] + d[8]) / t }')
+        [ "$busy" -le "$max" ] && return 0
+        if [ $((SECONDS - start)) -ge "$wait" ]; then
+            echo "#   WARNING: machine still ${busy}% busy after ${wait}s; measuring anyway"; return 0
+        fi
+        echo "#   machine ${busy}% busy (other processes), waiting"; sleep 4
+    done
+}
+
+# --- 4.-5. measurements -------------------------------------------------------------------
+run_kit() {
+    local kit=$BUILD_DIR/peers/run.sh
+    : > "$KITLOG"
+    say "W1 post (kit + iocomp)"
+    W1_EXTRA="iocomp:$BENCH_BIN/iocomp-post -n {N} -w {WORKERS}" "$kit" post $QUICK_ARG | tee -a "$KITLOG"
+    say "W2 spawn (kit + iocomp)"
+    W2_EXTRA="iocomp:$BENCH_BIN/iocomp-fib -n {FIB_N} -c {FIB_CUTOFF} -i {FIB_ITERS} -w {WORKERS}" \
+        "$kit" spawn $QUICK_ARG | tee -a "$KITLOG"
+    say "W5 sched (kit + iocomp)"
+    W5_EXTRA="iocomp:$BENCH_BIN/iocomp-sched -b {BENCH} -i {ITERS} -w {WORKERS}" \
+        "$kit" sched $QUICK_ARG | tee -a "$KITLOG"
+}
+
+run_own() {
+    local r
+    say "wake-up latency: $BENCH_BIN/iocomp-wake -w $WORKERS -d $WAKE_SECS, $REPS run(s)"
+    for r in $(seq 1 "$REPS"); do
+        wait_quiet
+        echo "# wake run $r/$REPS"
+        "$BENCH_BIN/iocomp-wake" -w "$WORKERS" -d "$WAKE_SECS" || echo "# FAILED: iocomp-wake exited with status $?"
+    done
+    say "overlapped alloc+free: $BENCH_BIN/iocomp-ovalloc --benchmark_repetitions=$REPS"
+    wait_quiet
+    "$BENCH_BIN/iocomp-ovalloc" --benchmark_repetitions="$REPS" --benchmark_report_aggregates_only=true \
+        --benchmark_min_time="$OVALLOC_MIN_TIME" || echo "# FAILED: iocomp-ovalloc exited with status $?"
+}
+
+# --- 6. tables -----------------------------------------------------------------------------
+ratios() { # $1 = whole log (wake and ovalloc lines), $2 = kit log (median RESULT lines)
+    awk -v W="$WORKERS" '
+    function field(line, key) {
+        if (match(line, " " key "=[^ ]*")) return substr(line, RSTART + length(key) + 2, RLENGTH - length(key) - 2)
+        return ""
+    }
+    function median(list,   n, a, i, j, t) {
+        n = split(list, a, " ")
+        if (n == 0) return ""
+        for (i = 2; i <= n; i++) { t = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+        return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    function fmt(x) { return x == "" ? "n/a" : sprintf("%.2f", x) }
+    function row(bench, what, x, op, target,   ok) {
+        if (x == "") ok = "n/a"
+        else if (op == ">=") ok = (x + 0 >= target) ? "yes" : "**no**"
+        else ok = (x + 0 <= target) ? "yes" : "**no**"
+        printf "| %s | %s | %s | %s %s | %s |\n", bench, what, fmt(x), op, target, ok
+    }
+    function ratio(a, b) { return (a == "" || b == "" || b + 0 == 0) ? "" : (a + 0) / (b + 0) }
+    FNR == NR {  # the whole log: our own programs
+        if ($1 == "WAKE_SUMMARY") {
+            spin = spin " " field($0, "spin_window_p50_us"); pvf = pvf " " field($0, "parked_vs_futex")
+            idle = idle " " field($0, "idle_cpu_pct"); park = park " " field($0, "parked_p50_us")
+            fut = fut " " field($0, "futex_p50_us")
+        }
+        if ($1 == "OVALLOC_SUMMARY") {
+            ov = field($0, "pair_ratio"); ovm = field($0, "pair_ratio_vs_malloc")
+            ovr = field($0, "remote_ratio")
+        }
+        next
+    }
+    /^RESULT / {  # the kit log: medians only (rep lines start with "#")
+        k = field($0, "workload") "|" field($0, "impl")
+        ops[k] = field($0, "ops_per_s"); ns[k] = field($0, "ns_per_op")
+    }
+    END {
+        print "| benchmark | same-run figure | value | target | met |"
+        print "| --- | --- | --- | --- | --- |"
+        row("W1 post", "iocomp / mutex-pool (ops/s)", ratio(ops["post|iocomp"], ops["post|mutex-pool"]), ">=", 1.5)
+        row("W1 post", "iocomp / tokio (ops/s)", ratio(ops["post|iocomp"], ops["post|tokio"]), ">=", 3)
+        row("W2 fib(32)", "iocomp / tbb (ops/s)", ratio(ops["spawn|iocomp"], ops["spawn|tbb"]), ">=", 1.3)
+        row("W2 fib(32)", "iocomp / ideal-" W "x-serial (ops/s)",
+            ratio(ops["spawn|iocomp"], ops["spawn|ideal-" W "x-serial"]), ">=", 0.85)
+        n = split("spawn_many yield_many ping_pong chained_spawn", B, " ")
+        for (i = 1; i <= n; i++) {
+            w = "sched-" B[i]
+            row("W5 " B[i], "iocomp / tokio (ns/op)", ratio(ns[w "|iocomp"], ns[w "|tokio"]), "<=", B[i] == "spawn_many" ? 0.75 : 0.5)
+            row("W5 " B[i], "iocomp / mutex-pool (ns/op)", ratio(ns[w "|iocomp"], ns[w "|mutex-pool"]), "<=", 1)
+        }
+        row("wake", "p50 in the spin window, 2 us spacing (us)", median(spin), "<=", 1)
+        row("wake", "parked p50 / futex p50, 2000 us spacing", median(pvf), "<=", 1.1)
+        row("wake", "engine CPU at 2000 us spacing (% of a core)", median(idle), "<=", 2)
+        row("ovalloc", "iocomp / jemalloc mallocx+dallocx, one worker", ov, "<=", 1.5)
+        printf "\nReference figures (medians): wake parked p50 %s us, futex p50 %s us; ovalloc iocomp / jemalloc malloc+free (fast path) %s, freed on another worker / mallocx %s.\n",
+            fmt(median(park)), fmt(median(fut)), fmt(ovm), fmt(ovr)
+        printf "W1 ops/s: iocomp %s, mutex-pool %s, tokio %s, ck-ring-raw %s.\n",
+            ops["post|iocomp"], ops["post|mutex-pool"], ops["post|tokio"], ops["post|ck-ring-raw"]
+    }' "$1" "$2"
+}
+
+main() {
+    echo "# iocomp headline benchmarks | $(date -u +%Y-%m-%dT%H:%M:%SZ) | $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo no-git)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty') | REPS=$REPS QUICK=$QUICK WORKERS=$WORKERS"
+    if [ "${SKIP_INSTALL:-0}" != 1 ]; then say "packages"; install_packages; fi
+    say "build (Release) in $BUILD_DIR"
+    build_iocomp
+    if [ "${SKIP_KIT:-0}" != 1 ]; then
+        say "peer kit from $PEERS_DIR"
+        copy_peers
+        run_kit
+    fi
+    run_own
+    say "kit summary (medians of $REPS; $KITLOG)"
+    [ -s "$KITLOG" ] && "$BUILD_DIR/peers/summarize.sh" "$KITLOG"
+    say "targets (same-run ratios)"
+    ratios "$LOG.part" "$KITLOG"
+}
+
+mkdir -p "$BUILD_DIR"
+: > "$KITLOG"  # never reuse an older run's kit figures
+# The whole output goes to the log; the ratio table reads what was logged so far.
+main 2>&1 | tee "$LOG.part"
+rc=${PIPESTATUS[0]}
+mv -f "$LOG.part" "$LOG"
+echo "log: $LOG"
+exit "$rc"
