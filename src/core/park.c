@@ -129,6 +129,6 @@ void ioc_park(struct ioc_worker *w) {
         pthread_mutex_unlock(&pk->lock);
         /* If a waker popped us first, the word is (or will be) 0: fall through. */
     }
-    ioc_owner_inc(&w->st.parks, 1);
+    if (ioc_load(&w->futex_word, IOC_ACQUIRE) == 1) ioc_owner_inc(&w->st.parks, 1); /* a real sleep */
     while (ioc_load(&w->futex_word, IOC_ACQUIRE) == 1) futex_wait(&w->futex_word, 1);
 }
