@@ -81,10 +81,12 @@ int main(void) {
     CHECK_HR(iocomp_hresult_from_errno(-EDEADLK), E_FAIL);
     CHECK_HR(iocomp_hresult_from_errno(-EPIPE), E_FAIL);
     CHECK_HR(iocomp_hresult_from_errno(-4000), E_FAIL); /* unknown */
+    CHECK_HR(iocomp_hresult_from_errno(INT_MIN), E_FAIL);
     CHECK_EQ(iocomp_win32_from_errno(0), 0);
     CHECK_EQ(iocomp_win32_from_errno(-ECANCELED), 995);
     CHECK(iocomp_win32_from_errno(-EIO) != 0);
     CHECK(iocomp_win32_from_errno(-4000) != 0);
+    CHECK(iocomp_win32_from_errno(INT_MIN) != 0);
     /* The real HRESULT values (hosting.h constants are the ABI). */
     CHECK_HR(E_INVALIDARG, 0x80070057u);
     CHECK_HR(E_OUTOFMEMORY, 0x8007000Eu);
