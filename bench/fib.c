@@ -37,6 +37,7 @@
 #include <iocomp.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <unistd.h>
@@ -64,6 +65,18 @@ static sem_t root_done;
 #define FREELIST_CAP 4096
 static __thread frame *fl_head;
 static __thread unsigned fl_len;
+static __thread int fl_registered;
+static pthread_key_t fl_key; /* its destructor empties a worker's list when the worker exits */
+
+static void fl_drain(void *unused) {
+    (void)unused;
+    while (fl_head) {
+        frame *f = fl_head;
+        fl_head = f->parent;
+        free(f);
+    }
+    fl_len = 0;
+}
 
 static inline frame *frame_alloc(void) {
     if (use_freelist && fl_head) {
@@ -79,6 +92,10 @@ static inline frame *frame_alloc(void) {
 
 static inline void frame_free(frame *f) {
     if (use_freelist && fl_len < FREELIST_CAP) {
+        if (__builtin_expect(!fl_registered, 0)) {
+            pthread_setspecific(fl_key, &fl_key); /* any non-NULL value: run fl_drain at exit */
+            fl_registered = 1;
+        }
         f->parent = fl_head;
         fl_head = f;
         fl_len++;
@@ -200,6 +217,7 @@ static int gbench_mode(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     sem_init(&root_done, 0, 0);
+    pthread_key_create(&fl_key, fl_drain);
     int kit = 0;
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "-n") || !strcmp(argv[i], "-i")) kit = 1;

@@ -68,7 +68,7 @@ install_packages() {
 # --- 2. build ------------------------------------------------------------------------
 build_iocomp() {
     cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DIOCOMP_BUILD_TESTS=OFF \
-        -DIOCOMP_BUILD_BENCH=ON > "$BUILD_DIR.cmake.log" 2>&1 || { cat "$BUILD_DIR.cmake.log"; return 1; }
+        -DIOCOMP_BUILD_BENCH=ON > "$BUILD_DIR/configure.log" 2>&1 || { cat "$BUILD_DIR/configure.log"; return 1; }
     cmake --build "$BUILD_DIR" -j "$JOBS"
     local b
     for b in iocomp-post iocomp-sched iocomp-fib iocomp-wake iocomp-ovalloc; do
