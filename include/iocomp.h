@@ -105,8 +105,9 @@ typedef int (*iocomp_overlapped_init_cb)(void *ctx, iocomp_overlapped *ov,
 
 /* Engine configuration. Fill with iocomp_config_init(), then override. */
 typedef struct iocomp_config {
-    /* Worker threads alive at all times. 0: the number of usable CPUs
-     * (affinity mask and cgroup cpu.max quota). */
+    /* Worker threads alive at all times (at least 1). 0: the number of usable
+     * CPUs (affinity mask and cgroup cpu.max quota), capped at max_threads
+     * when that is given. */
     uint32_t min_threads;
     /* Upper bound on worker threads. 0: max(min, IOCOMP_THREADS_DEFAULT_MAX). */
     uint32_t max_threads;
@@ -159,8 +160,7 @@ IOCOMP_API void iocomp_config_init(iocomp_config *cfg);
 
 /*
  * Creates an engine and starts its min_threads workers.
- * Thread: any. Callbacks: none run before this returns successfully... and
- * none at all until something is posted or submitted.
+ * Thread: any. Callbacks: none until something is posted or submitted.
  * Memory: cfg is copied; the engine is the caller's until
  * iocomp_engine_destroy() succeeds.
  * Errors: -EINVAL cfg or out NULL, min > max, max == 0 after defaults;
@@ -191,9 +191,10 @@ IOCOMP_API int iocomp_engine_destroy(iocomp_engine *e);
 /*
  * Creates a port (IHostIoCompletionManager::CreateIoCompletionPort).
  * Thread: any. Memory: the port lives until iocomp_port_close() succeeds.
+ * Creating the first port fixes the host overlapped size.
  * Errors: -EINVAL e or out NULL; -ENOMEM out of memory or the engine's
- *         65535 port slots are in use; -ESHUTDOWN the engine is being
- *         destroyed.
+ *         65535 port slots (the default port's included) are in use;
+ *         -ESHUTDOWN the engine is being destroyed.
  */
 IOCOMP_API int iocomp_port_create(iocomp_engine *e, iocomp_port_t *out);
 
@@ -211,9 +212,11 @@ IOCOMP_API int iocomp_port_create(iocomp_engine *e, iocomp_port_t *out);
  * Errors: -EINVAL e NULL, or the default port (it closes with the engine);
  *         -EBADF unknown, stale or already closed port;
  *         -ETIMEDOUT the deadline (close_timeout_ms) passed with callbacks of
- *                 this port still running: the port stays closed to new
- *                 requests, its remaining completions are still delivered and
- *                 its slot is reclaimed after them.
+ *                 this port still running: the port is closed all the same
+ *                 (posts get -ESHUTDOWN, then -EBADF once its slot is
+ *                 reclaimed; closing it again gets -EBADF), its remaining
+ *                 completions are still delivered, and the slot is reclaimed
+ *                 after the last of them.
  */
 IOCOMP_API int iocomp_port_close(iocomp_engine *e, iocomp_port_t port);
 
@@ -266,11 +269,13 @@ IOCOMP_API int iocomp_post(iocomp_engine *e, iocomp_port_t port, int32_t status,
  * starts threads before returning) nor more than max (lowering max retires
  * the excess as each becomes idle).
  * Thread: any, concurrently with each other and with scaling.
- * Errors: -EINVAL e or out NULL, set_min above the current max, set_max
- *         below the current min or 0; -ERANGE above IOCOMP_THREADS_LIMIT;
- *         -EAGAIN (set_min) a thread could not be started: min is set, the
- *         pool keeps what it has and retries as it scales.
- * A refused set changes nothing.
+ * Errors: -EINVAL e or out NULL, set_min of 0 or above the current max,
+ *         set_max below the current min or 0 (-ERANGE is checked first:
+ *         above IOCOMP_THREADS_LIMIT);
+ *         -EAGAIN (set_min) a thread could not be started: min keeps its old
+ *         value; threads started before the failure stay (within max);
+ *         -ESHUTDOWN (set_min) the engine is being destroyed.
+ * A refused set leaves min and max as they were.
  */
 IOCOMP_API int iocomp_get_min_threads(iocomp_engine *e, uint32_t *out);
 IOCOMP_API int iocomp_set_min_threads(iocomp_engine *e, uint32_t n);
@@ -307,7 +312,8 @@ IOCOMP_API void iocomp_overlapped_free(iocomp_overlapped *ov);
 /*
  * Prepares caller-owned memory (iocomp_overlapped_size() bytes, 16-byte
  * aligned) as an overlapped of e: zeroes it and runs the init callback
- * (InitializeHostOverlapped). The memory stays the caller's.
+ * (InitializeHostOverlapped). The memory stays the caller's. Like alloc, it
+ * fixes the host overlapped size.
  * Thread: any. Errors: -EINVAL e or ov NULL, or ov misaligned; whatever the
  * init callback returned.
  */

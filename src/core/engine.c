@@ -46,9 +46,13 @@ static void engine_free(iocomp_engine *e) {
 
 IOCOMP_API int iocomp_engine_create(const iocomp_config *cfg, iocomp_engine **out) {
     if (!cfg || !out) return -EINVAL;
-    uint32_t min = cfg->min_threads ? cfg->min_threads : iocomp_usable_cpus();
     uint32_t max = cfg->max_threads;
+    uint32_t min = cfg->min_threads;
     if (min > IOCOMP_THREADS_LIMIT || max > IOCOMP_THREADS_LIMIT) return -ERANGE;
+    if (min == 0) {
+        min = iocomp_usable_cpus();
+        if (max && min > max) min = max;
+    }
     if (max == 0) max = min > IOCOMP_THREADS_DEFAULT_MAX ? min : IOCOMP_THREADS_DEFAULT_MAX;
     if (min > max) return -EINVAL;
     if (cfg->host_overlapped_size > IOCOMP_HOST_OVERLAPPED_LIMIT) return -ERANGE;

@@ -76,9 +76,11 @@ struct ioc_worker_stats { /* owner-written (ioc_owner_inc), read by iocomp_get_s
 struct ioc_worker {
     /* Read by other threads often: its own line. */
     alignas(IOC_CACHELINE) ioc_atomic(uint64_t) cb_seq; /* odd while inside a callback */
-    /* Port accounting of this worker, published for closers (port.c):
-     * (port_idx + 1) << 32 | (uint32_t)delta; 0 = none. */
-    ioc_atomic(uint64_t) acct;
+    /* Port accounting of this worker, published for closers (worker.c A1-A5):
+     * (port_idx + 1) << 32 | packets accepted (in) / finished (out) on this
+     * worker since its last flush; 0 = none. */
+    ioc_atomic(uint64_t) acct_in;
+    ioc_atomic(uint64_t) acct_out;
     ioc_atomic(uint32_t) state; /* W_FREE / W_RUNNING / W_EXITED (scale.c) */
 
     alignas(IOC_CACHELINE) struct ioc_lifo lifo;
@@ -94,8 +96,8 @@ struct ioc_worker {
     uint32_t rng;         /* victim selection */
     uint32_t lifo_streak; /* consecutive LIFO runs (bounded) */
     uint32_t tick;        /* scheduling ticks, for the inject fairness check */
-    uint32_t acct_idx;    /* port slot index + 1 of acct (0 none) */
-    int32_t acct_delta;   /* its delta */
+    uint32_t acct_idx;    /* port slot index + 1 of acct_in/out (0 none) */
+    uint32_t a_in, a_out; /* their counts */
     uint32_t depth;       /* callbacks on this thread's stack */
     uint32_t frames[IOC_MAX_NEST]; /* their port slot indexes */
     uint32_t probe_victim;         /* LIFO steal probe (worker.c) */
@@ -123,8 +125,11 @@ enum { P_FREE = 0, P_OPEN = 1, P_CLOSING = 2, P_CLOSED = 3 };
 #define IOC_PORTS_MAX (IOC_PORT_CHUNK * IOC_PORT_CHUNKS - 1u) /* 65535 */
 
 struct ioc_port {
-    /* Packets accounted by non-worker submitters and flushed worker deltas. */
-    alignas(IOC_CACHELINE) ioc_atomic(int64_t) count;
+    /* Packets accepted from host threads plus flushed worker counts (in),
+     * and flushed finished counts (out). Both only grow while the slot is in
+     * use; in - out (plus the workers' unflushed counts) is in flight. */
+    alignas(IOC_CACHELINE) ioc_atomic(uint64_t) count_in;
+    alignas(IOC_CACHELINE) ioc_atomic(uint64_t) count_out;
     /* generation << 32 | state. Submitters read it after counting themselves
      * in; close writes it (port.c). */
     alignas(IOC_CACHELINE) ioc_atomic(uint64_t) ctl;
@@ -136,10 +141,10 @@ struct ioc_port {
 /* ---- the inject queue (queue.c) ----------------------------------------------------- */
 struct ioc_ovf_chunk;
 struct ioc_inject {
-    alignas(IOC_CACHELINE) struct ck_ring ring; /* MPMC: any thread posts, workers take */
+    alignas(IOC_CACHELINE) struct ck_ring ring; /* producers under `lock`, consumers lock-free */
     struct ioc_pkt *buf;
-    /* Overflow when the ring is full: a FIFO of chunks under a lock. */
-    alignas(IOC_CACHELINE) pthread_mutex_t ovf_lock;
+    /* Producers' lock; also guards the overflow list (a FIFO of chunks). */
+    alignas(IOC_CACHELINE) pthread_mutex_t lock;
     struct ioc_ovf_chunk *ovf_head, *ovf_tail;
     ioc_atomic(uint64_t) ovf_count; /* packets in the overflow list */
     ioc_atomic(uint64_t) ovf_total; /* packets that ever went there */

@@ -16,14 +16,16 @@
  *
  * Counting packets in flight: a packet counts from acceptance until its
  * callback returns (invariant 1, 6). Non-worker submitters count themselves
- * into slot->count; workers into their own acct word (worker.c, A1-A4).
+ * into slot->count_in; workers into their own acct_in/acct_out words
+ * (worker.c, A1-A5). The closer's total is never below the truth.
  *
  * Accept vs close (the Dekker pair that makes "after close returns, nothing
  * more is accepted or runs" hold):
- *     submitter: count += 1 (seq_cst) ; read ctl (seq_cst) ; OPEN? accept : undo
- *     closer:    ctl := CLOSING (seq_cst RMW) ; read every acct, then count
- * Either the submitter sees CLOSING and undoes its count, or the closer's
- * reads see the count. After CLOSING, the in-flight total only falls.
+ *     submitter: in += 1 (seq_cst) ; read ctl (seq_cst) ; OPEN? accept : undo
+ *     closer:    ctl := CLOSING (seq_cst RMW) ; read every acct and count
+ * Either the submitter sees CLOSING and undoes (a host thread by counting
+ * the packet out, a worker by lowering its own in), or the closer's reads see
+ * the packet. After CLOSING, the in-flight total only falls.
  *
  * The closer waits until total == the callbacks of this port on its own
  * stack (1 when a callback closes its own port, else 0). On a worker thread
@@ -33,7 +35,7 @@
  *
  * Recycling (invariant 5): a CLOSED slot becomes FREE only when its total is
  * 0 and no worker's acct names it (A4), since a worker may still flush a
- * delta into slot->count. Slots that cannot be freed yet wait on the zombie
+ * count into slot->count_in/count_out. Slots that cannot be freed yet wait on the zombie
  * list, retried at the next create/close/destroy.
  *
  * Invariants
@@ -102,24 +104,38 @@ void ioc_freeze_ext(iocomp_engine *e) {
 }
 
 /* ---- in-flight totals ------------------------------------------------------------ */
+/*
+ * The closer's total (worker.c A2). Read order matters:
+ *   count_out, then every worker's acct_out: an out-flush (reset acct_out,
+ *     then add to count_out) that overlaps the reads is seen once or missed,
+ *     never twice, so `out` is never above the truth;
+ *   every worker's acct_in, then count_in: an in-flush (add to count_in,
+ *     then reset acct_in) is seen once or twice, never missed, so `in` is
+ *     never below the truth.
+ * So the total never falls below the packets really in flight.
+ */
 static int64_t port_inflight(iocomp_engine *e, struct ioc_port *p, bool *referenced) {
     uint32_t idx1 = p->idx + 1;
-    int64_t sum = 0;
+    uint64_t in = 0, out = ioc_load(&p->count_out, IOC_SEQ_CST);
     bool ref = false;
     uint32_t n = ioc_load(&e->nslots, IOC_ACQUIRE);
-    /* A2: every acct first, then the count (seq_cst reads). */
     for (uint32_t i = 0; i < n; i++) {
         struct ioc_worker *w = ioc_load(&e->workers[i], IOC_ACQUIRE);
         if (!w) continue;
-        uint64_t a = ioc_load(&w->acct, IOC_SEQ_CST);
+        uint64_t b = ioc_load(&w->acct_out, IOC_SEQ_CST);
+        uint64_t a = ioc_load(&w->acct_in, IOC_SEQ_CST);
         if ((uint32_t)(a >> 32) == idx1) {
-            sum += (int32_t)(uint32_t)a;
+            in += (uint32_t)a;
+            ref = true;
+        }
+        if ((uint32_t)(b >> 32) == idx1) {
+            out += (uint32_t)b;
             ref = true;
         }
     }
-    sum += ioc_load(&p->count, IOC_SEQ_CST);
+    in += ioc_load(&p->count_in, IOC_SEQ_CST);
     if (referenced) *referenced = ref;
-    return sum;
+    return (int64_t)(in - out);
 }
 
 /* ---- create ----------------------------------------------------------------------------- */
@@ -132,7 +148,9 @@ static int port_create_locked(iocomp_engine *e, iocomp_port_t *out) {
     if (r < 0) return r;
     uint32_t gen = ctl_gen(ioc_load(&p->ctl, IOC_RELAXED)) + 1;
     if (gen == 0) gen = 1;
-    ioc_store(&p->count, 0, IOC_RELAXED);
+    /* count_in/count_out are not reset: they run on across generations (only
+     * their difference matters), so a stale poster's refused in+1/out+1 can
+     * never unbalance the next port in this slot. */
     p->zombie = false;
     /* Release: a submitter that reads OPEN (acquire) sees an initialised slot. */
     ioc_store(&p->ctl, mk_ctl(gen, P_OPEN), IOC_RELEASE);
@@ -217,30 +235,31 @@ IOCOMP_API int iocomp_post(iocomp_engine *e, iocomp_port_t port, int32_t status,
     struct ioc_worker *w = ioc_self_in(e);
     if (w) {
         if (ioc_unlikely(w->acct_idx != idx1)) ioc_acct_switch(w, idx1);
-        w->acct_delta++;
+        w->a_in++;
         /* Submitter half of the accept/close Dekker pair (see the theory). */
-        ioc_store(&w->acct, (uint64_t)idx1 << 32 | (uint32_t)w->acct_delta, IOC_SEQ_CST);
+        ioc_store(&w->acct_in, (uint64_t)idx1 << 32 | w->a_in, IOC_SEQ_CST);
         uint64_t c = ioc_load(&p->ctl, IOC_SEQ_CST);
         if (ioc_unlikely(ctl_gen(c) != h_gen(port) || ctl_state(c) != P_OPEN)) {
-            w->acct_delta--;
-            ioc_store(&w->acct, (uint64_t)idx1 << 32 | (uint32_t)w->acct_delta, IOC_RELEASE);
+            w->a_in--;
+            ioc_store(&w->acct_in, (uint64_t)idx1 << 32 | w->a_in, IOC_RELEASE);
             return ctl_gen(c) == h_gen(port) && ctl_state(c) == P_CLOSING ? -ESHUTDOWN : -EBADF;
         }
+        if (ioc_unlikely(w->a_in >= (1u << 30))) ioc_acct_flush(w); /* A5 */
         ioc_lifo_put(w, &pkt);
         ioc_owner_inc(&w->st.posts_local, 1);
         ioc_notify(e);
         return 0;
     }
 
-    ioc_fetch_add(&p->count, 1, IOC_SEQ_CST);
+    ioc_fetch_add(&p->count_in, 1, IOC_SEQ_CST);
     uint64_t c = ioc_load(&p->ctl, IOC_SEQ_CST);
     if (ioc_unlikely(ctl_gen(c) != h_gen(port) || ctl_state(c) != P_OPEN)) {
-        ioc_fetch_sub(&p->count, 1, IOC_RELEASE);
+        ioc_fetch_add(&p->count_out, 1, IOC_SEQ_CST); /* refused: counted out again */
         return ctl_gen(c) == h_gen(port) && ctl_state(c) == P_CLOSING ? -ESHUTDOWN : -EBADF;
     }
     r = ioc_inject_push(e, &pkt);
     if (ioc_unlikely(r < 0)) {
-        ioc_fetch_sub(&p->count, 1, IOC_RELEASE);
+        ioc_fetch_add(&p->count_out, 1, IOC_SEQ_CST);
         return r;
     }
     ioc_fetch_add(&e->inj.posts, 1, IOC_RELAXED);

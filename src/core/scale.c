@@ -193,7 +193,7 @@ IOCOMP_API int iocomp_set_min_threads(iocomp_engine *e, uint32_t n) {
         pthread_mutex_unlock(&e->scale_lock);
         return -ESHUTDOWN;
     }
-    if (n > ioc_load(&e->max_threads, IOC_RELAXED)) {
+    if (n == 0 || n > ioc_load(&e->max_threads, IOC_RELAXED)) {
         pthread_mutex_unlock(&e->scale_lock);
         return -EINVAL;
     }

@@ -4,6 +4,7 @@
  * an HRESULT or a Win32 error code.
  */
 #include <errno.h>
+#include <limits.h>
 
 #include <iocomp.h>
 #include <iocomp/hosting.h>
@@ -22,6 +23,7 @@ static const struct ioc_status_row rows[] = {
 };
 
 static const struct ioc_status_row *find(int err) {
+    if (err == INT_MIN) return NULL; /* -INT_MIN does not exist */
     int e = err < 0 ? -err : err;
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
         if (rows[i].err == e) return &rows[i];

@@ -28,22 +28,30 @@
  *      (acquire) before writing the packet again.
  *
  * Port accounting (see port.c for the closer's side): a packet counts
- * against its port from acceptance until its callback returns. A worker keeps
- * a running delta for one port at a time in its own `acct` word (+1 per post
- * it accepts, -1 per callback it finishes), so the hot path writes only the
- * worker's own cache line. The delta is flushed into the port's shared count
- * when the worker moves to another port, before it spins or parks, and when
- * it grows large.
- *   A1 acct = (port_idx + 1) << 32 | (uint32_t)delta, written only by the
- *      owner; the sum over workers of their deltas for a port, plus the
- *      port's count, is the number of that port's packets not yet finished.
- *   A2 A flush adds to the port's count (seq_cst RMW) *before* it publishes the
- *      new acct (seq_cst store); a closer reads every acct *before* the count,
- *      so a concurrent flush is seen twice or once, never zero times.
- *   A3 The decrement after a callback is a release store: a closer whose
- *      acquire read sees it knows that callback has returned.
- *   A4 A worker refers to a port slot only through acct_idx; port.c recycles a
- *      slot only when no worker's acct names it.
+ * against its port from acceptance until its callback returns. Each worker
+ * counts, for one port at a time, the packets it accepted (in) and the
+ * callbacks it finished (out) in its own acct_in / acct_out words, so the hot
+ * path writes only the worker's own cache line. The counts are flushed into
+ * the port's shared count_in / count_out when the worker moves to another
+ * port, before it spins or parks, and when they grow large.
+ *   A1 acct_in/out = (port_idx + 1) << 32 | count, written only by the owner.
+ *      In flight for a port = (count_in + sum of workers' in) -
+ *      (count_out + sum of workers' out). All terms only grow between
+ *      flushes, so no reader ever sees a negative delta counted twice.
+ *   A2 Flushing *in* adds to count_in first, then resets acct_in; a reader
+ *      that reads acct_in before count_in sees the moving value once or
+ *      twice (over-counts in flight). Flushing *out* resets acct_out first,
+ *      then adds to count_out; a reader that reads count_out before acct_out
+ *      sees it once or not at all (again over-counts in flight). With that
+ *      read order (port.c: port_inflight) a closer's total is never below the
+ *      truth, and equals it when no flush is under way (all seq_cst).
+ *   A3 The out increment after a callback is a release store: a closer whose
+ *      read sees it knows that callback has returned.
+ *   A4 A worker refers to a port slot only while acct_in/out name it, and
+ *      between resetting acct_out and adding to count_out (when in flight is
+ *      over-counted by that amount, so the slot is not recycled). port.c
+ *      recycles a slot only when in flight is 0 and no acct names it.
+ *   A5 Counts are flushed before they reach 2^30.
  *
  * Busy: cb_seq is odd while the worker is inside a callback (outermost frame
  * only); readers (available threads, the LIFO steal probe) use relaxed loads
@@ -60,24 +68,23 @@ __thread struct ioc_worker *ioc_self;
 #define LIFO_MAX 16u
 #define INJECT_BATCH 32u
 #define STEAL_MAX 64u
-#define ACCT_FLUSH_AT (1 << 20)
+#define ACCT_FLUSH_AT (1u << 30)
 #define SPIN_PURE_NS 2000u
 
-static inline uint64_t acct_pack(uint32_t idx1, int32_t delta) {
-    return (uint64_t)idx1 << 32 | (uint32_t)delta;
-}
+static inline uint64_t acct_pack(uint32_t idx1, uint32_t n) { return (uint64_t)idx1 << 32 | n; }
 
 /* ---- port accounting ------------------------------------------------------------- */
 void ioc_acct_switch(struct ioc_worker *w, uint32_t idx1) {
-    if (w->acct_idx && w->acct_delta) {
-        struct ioc_port *p = ioc_port_slot(w->e, w->acct_idx - 1);
-        /* A2: the count first (seq_cst), then the new acct below. Pairs
-         * with the closer's seq_cst reads of acct then count. */
-        ioc_fetch_add(&p->count, (int64_t)w->acct_delta, IOC_SEQ_CST);
-    }
+    struct ioc_port *p = w->acct_idx ? ioc_port_slot(w->e, w->acct_idx - 1) : NULL;
+    uint32_t in = w->a_in, out = w->a_out;
+    /* A2, in: add, then reset. */
+    if (p && in) ioc_fetch_add(&p->count_in, in, IOC_SEQ_CST);
+    ioc_store(&w->acct_in, acct_pack(idx1, 0), IOC_SEQ_CST);
+    /* A2, out: reset, then add. */
+    ioc_store(&w->acct_out, acct_pack(idx1, 0), IOC_SEQ_CST);
+    if (p && out) ioc_fetch_add(&p->count_out, out, IOC_SEQ_CST);
     w->acct_idx = idx1;
-    w->acct_delta = 0;
-    ioc_store(&w->acct, acct_pack(idx1, 0), IOC_SEQ_CST);
+    w->a_in = w->a_out = 0;
 }
 
 void ioc_acct_flush(struct ioc_worker *w) {
@@ -86,10 +93,10 @@ void ioc_acct_flush(struct ioc_worker *w) {
 
 static inline void acct_done(struct ioc_worker *w, uint32_t idx1) {
     if (ioc_unlikely(w->acct_idx != idx1)) ioc_acct_switch(w, idx1);
-    w->acct_delta--;
+    w->a_out++;
     /* A3: release publishes "this callback has returned" to a closer. */
-    ioc_store(&w->acct, acct_pack(idx1, w->acct_delta), IOC_RELEASE);
-    if (ioc_unlikely(w->acct_delta < -ACCT_FLUSH_AT)) ioc_acct_flush(w);
+    ioc_store(&w->acct_out, acct_pack(idx1, w->a_out), IOC_RELEASE);
+    if (ioc_unlikely(w->a_out >= ACCT_FLUSH_AT)) ioc_acct_flush(w);
 }
 
 /* ---- the LIFO slot ------------------------------------------------------------------ */
