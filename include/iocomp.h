@@ -132,6 +132,13 @@ typedef struct iocomp_config {
     /* Deadline for iocomp_port_close() and iocomp_engine_destroy() to see
      * every completion delivered, in ms. 0: 30000. */
     uint32_t close_timeout_ms;
+    /* Runnable workers the pool aims for while work waits: it grows toward
+     * this (up to max) when work queues up, and beyond it only while
+     * callbacks block. 0: the number of usable CPUs. */
+    uint32_t concurrency;
+    /* A worker above min_threads that stays parked this long exits, in ms.
+     * 0: 5000. */
+    uint32_t keep_alive_ms;
 } iocomp_config;
 
 /* Completion statistics, summed over workers without locks (each figure is
@@ -153,6 +160,16 @@ typedef struct iocomp_stats {
     uint32_t threads_busy;    /* of which inside a callback */
     uint32_t threads_parked;  /* of which parked */
     uint32_t ports_open;
+    uint64_t injections;         /* threads started by the monitor (work waited) */
+    uint64_t blocked_injections; /* of which because callbacks blocked */
+    uint64_t inject_to_run_ns_max;   /* detection -> the new thread's first callback: max */
+    uint64_t inject_to_run_ns_total; /* ... and sum, over injected threads that ran one */
+    uint64_t inject_to_run_count;
+    /* The callback that has been running longest right now, as the monitor
+     * sees it (to within its sampling period, about 0.3 ms): its age in us
+     * and the worker's kernel thread id; 0 and 0 if none runs. */
+    uint64_t longest_callback_us;
+    int32_t longest_callback_tid;
 } iocomp_stats;
 
 /* Fills *cfg with the defaults above (every field 0 or NULL). Any thread. */

@@ -6,7 +6,8 @@
  *   2. closing_all: no new ports;
  *   3. close every port by one deadline, delivering every accepted packet;
  *      a timeout returns -ETIMEDOUT with the engine alive but closed;
- *   4. stop: workers see `stopping`, exit; they are joined;
+ *   4. stop: the monitor, then the workers (they see `stopping` and exit);
+ *      all are joined;
  *   5. release the overlapped heap (freed now or orphaned until the last
  *      overlapped is freed), then everything else.
  */
@@ -20,6 +21,7 @@
 #define DEFAULT_INJECT_CAP 16384u
 #define DEFAULT_SPIN_NS 20000u
 #define DEFAULT_CLOSE_TIMEOUT_MS 30000u
+#define DEFAULT_KEEP_ALIVE_MS 5000u
 
 IOCOMP_API void iocomp_config_init(iocomp_config *cfg) {
     if (cfg) memset(cfg, 0, sizeof *cfg);
@@ -64,6 +66,8 @@ IOCOMP_API int iocomp_engine_create(const iocomp_config *cfg, iocomp_engine **ou
     e->inject_cap = ioc_queue_capacity(cfg->inject_queue_capacity, DEFAULT_INJECT_CAP);
     e->spin_ns = cfg->spin_ns == 0 ? DEFAULT_SPIN_NS : cfg->spin_ns == UINT32_MAX ? 0 : cfg->spin_ns;
     e->close_timeout_ms = cfg->close_timeout_ms ? cfg->close_timeout_ms : DEFAULT_CLOSE_TIMEOUT_MS;
+    e->keep_alive_ms = cfg->keep_alive_ms ? cfg->keep_alive_ms : DEFAULT_KEEP_ALIVE_MS;
+    e->concurrency = cfg->concurrency ? cfg->concurrency : iocomp_usable_cpus();
     e->ov_init = cfg->overlapped_init;
     e->ov_init_ctx = cfg->overlapped_init_ctx;
     e->ext_size = cfg->host_overlapped_size;
@@ -79,7 +83,9 @@ IOCOMP_API int iocomp_engine_create(const iocomp_config *cfg, iocomp_engine **ou
     if (r == 0) r = ioc_heap_create(e);
     if (r == 0 && cfg->on_complete) r = iocomp_set_completion_manager(e, cfg->on_complete, cfg->on_complete_ctx);
     if (r == 0) r = ioc_scale_start(e, min);
+    if (r == 0) r = ioc_monitor_start(e);
     if (r < 0) {
+        ioc_monitor_stop(e);
         ioc_scale_stop_all(e);
         ioc_heap_release(e);
         engine_free(e);
@@ -95,7 +101,11 @@ IOCOMP_API int iocomp_engine_destroy(iocomp_engine *e) {
     ioc_store(&e->closing_all, 1, IOC_SEQ_CST);
     uint64_t deadline = ioc_now_ns() + (uint64_t)e->close_timeout_ms * 1000000ull;
     int r = ioc_ports_close_all(e, deadline);
-    if (r < 0) return r;
+    if (r < 0) {
+        if (r == -ETIMEDOUT) ioc_report_stuck(e, "iocomp_engine_destroy timed out");
+        return r;
+    }
+    ioc_monitor_stop(e);
     ioc_scale_stop_all(e);
     ioc_heap_release(e);
     engine_free(e);

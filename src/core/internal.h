@@ -105,6 +105,8 @@ struct ioc_worker {
     bool spinning;
     bool retiring; /* won the retire CAS (scale.c) */
     pthread_t thread;
+    ioc_atomic(int32_t) tid;  /* kernel thread id, for reports */
+    uint64_t injected_at;     /* ns when the monitor started it for waiting work, 0 else */
     unsigned tcache; /* jemalloc explicit tcache for overlapped (overlapped.c) */
     bool has_tcache;
 
@@ -177,7 +179,8 @@ struct ioc_heap;
 
 struct iocomp_engine {
     /* Immutable after creation. */
-    uint32_t local_cap, inject_cap, spin_ns, close_timeout_ms;
+    uint32_t local_cap, inject_cap, spin_ns, close_timeout_ms, keep_alive_ms;
+    uint32_t concurrency; /* the runnable-workers target (scale.c) */
     iocomp_overlapped_init_cb ov_init;
     void *ov_init_ctx;
 
@@ -199,6 +202,18 @@ struct iocomp_engine {
     ioc_atomic(uint32_t) nslots;   /* high-water mark of e->workers */
     ioc_atomic(uint64_t) started, retired, start_failures;
     ioc_atomic(int) stopping;      /* destroy: workers drain and exit */
+    ioc_atomic(uint64_t) injections, blocked_injections;
+    ioc_atomic(uint64_t) inj_run_max, inj_run_total, inj_run_count;
+
+    /* The monitor (scale.c): one thread per engine, sampling while the
+     * engine is busy, asleep on mon_word while it is idle. */
+    pthread_t monitor;
+    bool has_monitor;
+    ioc_atomic(int) mon_stop;
+    ioc_atomic(uint32_t) mon_word;     /* futex: 1 while the monitor sleeps */
+    ioc_atomic(uint32_t) mon_sleeping; /* the Dekker flag workers read (scale.c) */
+    ioc_atomic(uint64_t) mon_seq[IOCOMP_THREADS_LIMIT];   /* cb_seq last seen per slot */
+    ioc_atomic(uint64_t) mon_since[IOCOMP_THREADS_LIMIT]; /* when first seen in it (ns) */
     ioc_atomic(int) closing_all;   /* destroy in progress: no new ports */
 
     struct ioc_park park;
@@ -252,7 +267,7 @@ void ioc_park_fini(struct ioc_park *p);
 void ioc_notify(iocomp_engine *e);       /* after publishing work */
 void ioc_wake_one(iocomp_engine *e);
 void ioc_wake_all(iocomp_engine *e);
-void ioc_park(struct ioc_worker *w);      /* owner: sleep until woken */
+bool ioc_park(struct ioc_worker *w);      /* owner: sleep until woken; true: retire (keep-alive) */
 bool ioc_work_visible(iocomp_engine *e);  /* any packet anywhere? */
 
 /* worker.c */
@@ -279,6 +294,10 @@ void ioc_worker_exited(struct ioc_worker *w);
 void ioc_scale_stop_all(iocomp_engine *e);
 void ioc_scale_fini(iocomp_engine *e);
 void ioc_join_exited(iocomp_engine *e);
+int ioc_monitor_start(iocomp_engine *e);
+void ioc_monitor_stop(iocomp_engine *e);
+void ioc_monitor_poke(iocomp_engine *e); /* a worker left idle: wake the monitor if it sleeps */
+void ioc_report_stuck(iocomp_engine *e, const char *what);
 
 /* overlapped.c */
 int ioc_heap_create(iocomp_engine *e);

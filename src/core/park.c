@@ -32,15 +32,50 @@
  *      FUTEX_WAIT is not lost (the kernel compares the word).
  *   P3 Worker structs are never freed before the engine, so a waker may touch
  *      a worker it popped even if that worker has already moved on.
+ *   P4 Keep-alive: a worker parks with a timeout (keep_alive_ms) while
+ *      live > min. If it times out still on the stack, it takes itself off
+ *      (under scale_lock, then the park lock, the same order as everywhere),
+ *      lowers live (never below min) and exits. A waker that popped it first
+ *      wins: the worker then sees word 0 and runs.
  */
+#include <errno.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/internal.h"
 
-static void futex_wait(ioc_atomic(uint32_t) *word, uint32_t val) {
-    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+/* Returns false when the timeout (ns, 0 = none) expired. */
+static bool futex_wait(ioc_atomic(uint32_t) *word, uint32_t val, uint64_t ns) {
+    struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+    long r = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, val, ns ? &ts : NULL, NULL, 0);
+    return !(r == -1 && errno == ETIMEDOUT);
+}
+
+/* P4: called after a keep-alive timeout. True if we left the stack to exit. */
+static bool keep_alive_expired(struct ioc_worker *w) {
+    iocomp_engine *e = w->e;
+    struct ioc_park *pk = &e->park;
+    if (pthread_mutex_trylock(&e->scale_lock) != 0) return false; /* try at the next timeout */
+    bool retire = false;
+    pthread_mutex_lock(&pk->lock);
+    uint32_t live = ioc_load(&e->live, IOC_SEQ_CST);
+    if (w->parked && live > ioc_load(&e->min_threads, IOC_SEQ_CST)) {
+        struct ioc_worker **pp = &pk->top;
+        while (*pp != w) pp = &(*pp)->park_next;
+        *pp = w->park_next;
+        w->park_next = NULL;
+        w->parked = false;
+        ioc_fetch_sub(&pk->nidle, 1, IOC_RELAXED);
+        ioc_store(&w->futex_word, 0, IOC_RELAXED);
+        ioc_fetch_sub(&e->live, 1, IOC_SEQ_CST);
+        w->retiring = true;
+        retire = true;
+    }
+    pthread_mutex_unlock(&pk->lock);
+    pthread_mutex_unlock(&e->scale_lock);
+    return retire;
 }
 
 static void futex_wake(ioc_atomic(uint32_t) *word) {
@@ -100,7 +135,7 @@ bool ioc_work_visible(iocomp_engine *e) {
     return false;
 }
 
-void ioc_park(struct ioc_worker *w) {
+bool ioc_park(struct ioc_worker *w) {
     iocomp_engine *e = w->e;
     struct ioc_park *pk = &e->park;
 
@@ -130,5 +165,12 @@ void ioc_park(struct ioc_worker *w) {
         /* If a waker popped us first, the word is (or will be) 0: fall through. */
     }
     if (ioc_load(&w->futex_word, IOC_ACQUIRE) == 1) ioc_owner_inc(&w->st.parks, 1); /* a real sleep */
-    while (ioc_load(&w->futex_word, IOC_ACQUIRE) == 1) futex_wait(&w->futex_word, 1);
+    while (ioc_load(&w->futex_word, IOC_ACQUIRE) == 1) {
+        bool above_min = ioc_load(&e->live, IOC_RELAXED) > ioc_load(&e->min_threads, IOC_RELAXED);
+        uint64_t ns = above_min ? (uint64_t)e->keep_alive_ms * 1000000u : 0;
+        if (!futex_wait(&w->futex_word, 1, ns) && ioc_load(&w->futex_word, IOC_ACQUIRE) == 1 &&
+            keep_alive_expired(w))
+            return true;
+    }
+    return false;
 }

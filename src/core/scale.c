@@ -18,16 +18,48 @@
  * joined at the next scaling step or at destroy, so thread counts return to
  * baseline (invariant 10).
  *
- * Blocked-callback detection and keep-alive retirement (growing past the
- * CPU count while callbacks block, shrinking back to min after idling) build
- * on this bookkeeping; see docs/ARCHITECTURE.md for what is implemented.
+ * The monitor (one thread per engine) grows the pool without the host's
+ * help. While any worker is active it samples every MON_SAMPLE_NS (about
+ * 0.3 ms with nanosleep's overshoot here): a worker whose cb_seq is odd and
+ * unchanged since the previous sample has been inside one callback for at
+ * least a sampling period and counts as blocked. When work waits (a packet
+ * visible in any queue) and the runnable workers (live - blocked) are fewer
+ * than the concurrency target, it starts one more thread, up to max, then
+ * looks again at the next sample: a new thread per sample at most. Work that
+ * waits with no worker blocked (a host that set a low min) grows the pool
+ * only after two samples in a row, so a momentary queue does not. Parked
+ * workers are woken rather than new ones started.
+ *
+ * The monitor sleeps while the engine is idle (no worker active, nothing
+ * queued for two samples), on its own futex. A worker that becomes active
+ * (it found work while spinning, or returned from park) pokes it. The
+ * Dekker pair: the worker's seq_cst RMW on nspinning/nidle (or the waker's,
+ * ordered before the worker by the futex word's release/acquire), then a
+ * load of mon_sleeping; the monitor's store of mon_sleeping, a seq_cst fence,
+ * then loads of nidle/nspinning/live. Either the monitor sees an active
+ * worker and stays up, or the worker sees it asleep and wakes it. It also
+ * wakes every 100 ms regardless.
+ *
+ * Retirement: a parked worker above min waits at most keep_alive_ms; if it
+ * is still parked then, it leaves the idle stack and exits (park.c). That
+ * takes scale_lock, so it never races set_min below min. Parked workers are
+ * woken most recent first, so the ones at the bottom of the stack are the
+ * ones that time out, and a steady load does not churn threads.
  */
 #include <errno.h>
+#include <linux/futex.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "core/internal.h"
+
+#define MON_SAMPLE_NS 250000u
+#define MON_IDLE_SLEEP_NS 100000000u
 
 static int worker_slot_init(iocomp_engine *e, uint32_t i, struct ioc_worker **out) {
     struct ioc_worker *w = ioc_load(&e->workers[i], IOC_ACQUIRE);
@@ -64,6 +96,17 @@ static int worker_slot_init(iocomp_engine *e, uint32_t i, struct ioc_worker **ou
     return 0;
 }
 
+/* Workers and the monitor block the host's asynchronous signals, so that a
+ * handler never runs on them in the middle of the scheduler. */
+static int spawn(pthread_t *t, void *(*fn)(void *), void *arg) {
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int r = IOC_FAULT(IOCOMP_FAULT_THREAD) ? EAGAIN : pthread_create(t, NULL, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return r;
+}
+
 void ioc_join_exited(iocomp_engine *e) {
     uint32_t n = ioc_load(&e->nslots, IOC_ACQUIRE);
     for (uint32_t i = 0; i < n; i++) {
@@ -75,8 +118,9 @@ void ioc_join_exited(iocomp_engine *e) {
     }
 }
 
-/* Starts one worker (scale_lock held). */
-static int start_one(iocomp_engine *e) {
+/* Starts one worker (scale_lock held). injected_at: the monitor's detection
+ * time for a thread started because work waited, else 0. */
+static int start_one(iocomp_engine *e, uint64_t injected_at) {
     ioc_join_exited(e);
     uint32_t n = ioc_load(&e->nslots, IOC_RELAXED), i;
     for (i = 0; i < n; i++) {
@@ -89,16 +133,11 @@ static int start_one(iocomp_engine *e) {
     if (r < 0) return r;
     w->retiring = false;
     w->depth = 0;
+    w->injected_at = injected_at;
     ioc_store(&w->state, W_RUNNING, IOC_RELEASE);
     ioc_fetch_add(&e->live, 1, IOC_SEQ_CST);
 
-    /* Workers block the host's asynchronous signals, so that a handler never
-     * runs on a worker in the middle of the scheduler. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    r = IOC_FAULT(IOCOMP_FAULT_THREAD) ? EAGAIN : pthread_create(&w->thread, NULL, ioc_worker_main, w);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    r = spawn(&w->thread, ioc_worker_main, w);
     if (r != 0) {
         ioc_fetch_sub(&e->live, 1, IOC_SEQ_CST);
         ioc_store(&w->state, W_FREE, IOC_RELEASE);
@@ -112,7 +151,7 @@ static int start_one(iocomp_engine *e) {
 int ioc_scale_start(iocomp_engine *e, uint32_t n) {
     int r = 0;
     pthread_mutex_lock(&e->scale_lock);
-    while (r == 0 && ioc_load(&e->live, IOC_ACQUIRE) < n) r = start_one(e);
+    while (r == 0 && ioc_load(&e->live, IOC_ACQUIRE) < n) r = start_one(e, 0);
     pthread_mutex_unlock(&e->scale_lock);
     return r;
 }
@@ -172,6 +211,118 @@ void ioc_scale_fini(iocomp_engine *e) {
     }
 }
 
+/* ---- the monitor ------------------------------------------------------------------------------ */
+static void futex_wait_ns(ioc_atomic(uint32_t) *word, uint32_t val, uint64_t ns) {
+    struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, val, &ts, NULL, 0);
+}
+
+static uint32_t active_workers(iocomp_engine *e) {
+    uint32_t live = ioc_load(&e->live, IOC_SEQ_CST);
+    uint32_t idle = ioc_load(&e->park.nidle, IOC_SEQ_CST) + ioc_load(&e->park.nspinning, IOC_SEQ_CST);
+    return live > idle ? live - idle : 0;
+}
+
+void ioc_monitor_poke(iocomp_engine *e) {
+    if (!ioc_load(&e->mon_sleeping, IOC_SEQ_CST)) return;
+    ioc_store(&e->mon_sleeping, 0, IOC_RELAXED);
+    if (ioc_xchg(&e->mon_word, 0, IOC_RELEASE) == 1)
+        syscall(SYS_futex, (uint32_t *)&e->mon_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* Sleeps until poked (or 100 ms), unless the engine is not idle after all. */
+static void monitor_sleep(iocomp_engine *e) {
+    ioc_store(&e->mon_word, 1, IOC_RELAXED);
+    ioc_store(&e->mon_sleeping, 1, IOC_SEQ_CST);
+    ioc_fence(IOC_SEQ_CST); /* the monitor's half of the Dekker pair */
+    if (active_workers(e) == 0 && !ioc_work_visible(e) && !ioc_load(&e->mon_stop, IOC_ACQUIRE))
+        futex_wait_ns(&e->mon_word, 1, MON_IDLE_SLEEP_NS);
+    ioc_store(&e->mon_sleeping, 0, IOC_RELAXED);
+    ioc_store(&e->mon_word, 0, IOC_RELAXED);
+}
+
+static void *monitor_main(void *arg) {
+    iocomp_engine *e = arg;
+    unsigned idle_samples = 0, waiting_samples = 0;
+    while (!ioc_load(&e->mon_stop, IOC_ACQUIRE)) {
+        uint64_t now = ioc_now_ns();
+        uint32_t n = ioc_load(&e->nslots, IOC_ACQUIRE), blocked = 0, busy = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            struct ioc_worker *w = ioc_load(&e->workers[i], IOC_ACQUIRE);
+            if (!w || ioc_load(&w->state, IOC_RELAXED) != W_RUNNING) continue;
+            uint64_t seq = ioc_load(&w->cb_seq, IOC_RELAXED);
+            if (!(seq & 1)) continue;
+            busy++;
+            if (seq == ioc_load(&e->mon_seq[i], IOC_RELAXED)) {
+                blocked++;
+            } else {
+                ioc_store(&e->mon_seq[i], seq, IOC_RELAXED);
+                ioc_store(&e->mon_since[i], now, IOC_RELAXED);
+            }
+        }
+        bool waiting = ioc_work_visible(e);
+        waiting_samples = waiting ? waiting_samples + 1 : 0;
+        idle_samples = (!waiting && busy == 0 && active_workers(e) == 0) ? idle_samples + 1 : 0;
+
+        if (waiting) {
+            uint32_t live = ioc_load(&e->live, IOC_ACQUIRE);
+            uint32_t parked = ioc_load(&e->park.nidle, IOC_ACQUIRE);
+            uint32_t spinning = ioc_load(&e->park.nspinning, IOC_ACQUIRE);
+            uint32_t runnable = live > blocked ? live - blocked : 0;
+            if (parked && !spinning) {
+                if (waiting_samples >= 2) ioc_wake_one(e); /* a safety net: work waits, all asleep */
+            } else if (runnable < e->concurrency && live < ioc_load(&e->max_threads, IOC_ACQUIRE) &&
+                       (blocked || waiting_samples >= 2) && !parked) {
+                pthread_mutex_lock(&e->scale_lock);
+                if (!ioc_load(&e->stopping, IOC_RELAXED) &&
+                    ioc_load(&e->live, IOC_RELAXED) < ioc_load(&e->max_threads, IOC_RELAXED) &&
+                    start_one(e, now) == 0) {
+                    ioc_fetch_add(&e->injections, 1, IOC_RELAXED);
+                    if (blocked) ioc_fetch_add(&e->blocked_injections, 1, IOC_RELAXED);
+                }
+                pthread_mutex_unlock(&e->scale_lock);
+            }
+        }
+        if (idle_samples >= 2) {
+            monitor_sleep(e);
+            idle_samples = 0;
+            continue;
+        }
+        struct timespec ts = {0, MON_SAMPLE_NS};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+int ioc_monitor_start(iocomp_engine *e) {
+    if (spawn(&e->monitor, monitor_main, e) != 0) return -EAGAIN;
+    e->has_monitor = true;
+    return 0;
+}
+
+void ioc_monitor_stop(iocomp_engine *e) {
+    if (!e->has_monitor) return;
+    ioc_store(&e->mon_stop, 1, IOC_SEQ_CST);
+    ioc_store(&e->mon_sleeping, 1, IOC_SEQ_CST); /* make the poke wake it */
+    ioc_monitor_poke(e);
+    pthread_join(e->monitor, NULL);
+    e->has_monitor = false;
+}
+
+void ioc_report_stuck(iocomp_engine *e, const char *what) {
+    uint64_t now = ioc_now_ns();
+    uint32_t n = ioc_load(&e->nslots, IOC_ACQUIRE);
+    for (uint32_t i = 0; i < n; i++) {
+        struct ioc_worker *w = ioc_load(&e->workers[i], IOC_ACQUIRE);
+        if (!w || ioc_load(&w->state, IOC_RELAXED) != W_RUNNING) continue;
+        uint64_t seq = ioc_load(&w->cb_seq, IOC_RELAXED);
+        if (!(seq & 1)) continue;
+        uint64_t since = seq == ioc_load(&e->mon_seq[i], IOC_RELAXED) ? ioc_load(&e->mon_since[i], IOC_RELAXED) : now;
+        fprintf(stderr, "iocomp: %s: worker %u (tid %d) is inside one callback, for %llu ms at least\n", what, i,
+                (int)ioc_load(&w->tid, IOC_RELAXED), (unsigned long long)((now - since) / 1000000u));
+    }
+}
+
 /* ---- the API ------------------------------------------------------------------------------ */
 IOCOMP_API int iocomp_get_min_threads(iocomp_engine *e, uint32_t *out) {
     if (!e || !out) return -EINVAL;
@@ -200,7 +351,7 @@ IOCOMP_API int iocomp_set_min_threads(iocomp_engine *e, uint32_t n) {
     uint32_t old = ioc_load(&e->min_threads, IOC_RELAXED);
     ioc_store(&e->min_threads, n, IOC_RELEASE);
     int r = 0;
-    while (r == 0 && ioc_load(&e->live, IOC_ACQUIRE) < n) r = start_one(e);
+    while (r == 0 && ioc_load(&e->live, IOC_ACQUIRE) < n) r = start_one(e, 0);
     if (r < 0) ioc_store(&e->min_threads, old, IOC_RELEASE); /* refused: min unchanged */
     pthread_mutex_unlock(&e->scale_lock);
     return r < 0 ? -EAGAIN : 0;

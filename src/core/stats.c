@@ -34,5 +34,23 @@ IOCOMP_API int iocomp_get_stats(iocomp_engine *e, iocomp_stats *out) {
     out->threads_live = ioc_load(&e->live, IOC_RELAXED);
     out->threads_parked = ioc_load(&e->park.nidle, IOC_RELAXED);
     out->ports_open = ioc_load(&e->ports_open, IOC_RELAXED);
+    out->injections = ioc_load(&e->injections, IOC_RELAXED);
+    out->blocked_injections = ioc_load(&e->blocked_injections, IOC_RELAXED);
+    out->inject_to_run_ns_max = ioc_load(&e->inj_run_max, IOC_RELAXED);
+    out->inject_to_run_ns_total = ioc_load(&e->inj_run_total, IOC_RELAXED);
+    out->inject_to_run_count = ioc_load(&e->inj_run_count, IOC_RELAXED);
+    uint64_t now = ioc_now_ns();
+    for (uint32_t i = 0; i < n; i++) { /* the oldest running callback, as the monitor sees it */
+        struct ioc_worker *w = ioc_load(&e->workers[i], IOC_ACQUIRE);
+        if (!w || ioc_load(&w->state, IOC_RELAXED) != W_RUNNING) continue;
+        uint64_t seq = ioc_load(&w->cb_seq, IOC_RELAXED);
+        if (!(seq & 1) || seq != ioc_load(&e->mon_seq[i], IOC_RELAXED)) continue;
+        uint64_t since = ioc_load(&e->mon_since[i], IOC_RELAXED);
+        uint64_t age = now > since ? (now - since) / 1000u : 0;
+        if (age >= out->longest_callback_us) {
+            out->longest_callback_us = age;
+            out->longest_callback_tid = ioc_load(&w->tid, IOC_RELAXED);
+        }
+    }
     return 0;
 }

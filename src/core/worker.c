@@ -60,6 +60,8 @@
 #include <errno.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "core/internal.h"
 
@@ -260,6 +262,16 @@ void ioc_dispatch(struct ioc_worker *w, const struct ioc_pkt *p) {
         seq = ioc_load(&w->cb_seq, IOC_RELAXED) + 1;
         ioc_store(&w->cb_seq, seq, IOC_RELAXED); /* odd: busy */
     }
+    if (ioc_unlikely(w->injected_at)) { /* the first callback of an injected thread */
+        uint64_t dt = ioc_now_ns() - w->injected_at;
+        w->injected_at = 0;
+        iocomp_engine *e = w->e;
+        uint64_t m = ioc_load(&e->inj_run_max, IOC_RELAXED);
+        while (dt > m && !ioc_cas(&e->inj_run_max, &m, dt, IOC_RELAXED, IOC_RELAXED)) {
+        }
+        ioc_fetch_add(&e->inj_run_total, dt, IOC_RELAXED);
+        ioc_fetch_add(&e->inj_run_count, 1, IOC_RELAXED);
+    }
     cb->fn(cb->ctx, p->status, p->bytes, p->ov, p->key);
     if (d == 0) ioc_store(&w->cb_seq, seq + 1, IOC_RELAXED); /* even: idle */
     w->depth = d;
@@ -298,6 +310,7 @@ static bool spin(struct ioc_worker *w, struct ioc_pkt *out) {
     /* The last searcher found work: more may be waiting, and a publisher
      * skipped its wake-up because we were searching. Pass it on. */
     if (found && prev == 1) ioc_notify(e);
+    if (found) ioc_monitor_poke(e); /* after the seq_cst RMW above (scale.c) */
     return found;
 }
 
@@ -316,6 +329,7 @@ void *ioc_worker_main(void *arg) {
     struct ioc_worker *w = arg;
     iocomp_engine *e = w->e;
     ioc_self = w;
+    ioc_store(&w->tid, (int32_t)syscall(SYS_gettid), IOC_RELAXED);
     for (;;) {
         struct ioc_pkt p;
         if (ioc_find_work(w, &p, false)) {
@@ -330,7 +344,9 @@ void *ioc_worker_main(void *arg) {
             continue;
         }
         ioc_acct_flush(w);
-        ioc_park(w);
+        if (ioc_park(w)) break; /* keep-alive expired */
+        ioc_fence(IOC_SEQ_CST);  /* after the waker's nidle-- (scale.c, the monitor's pair) */
+        ioc_monitor_poke(e);
     }
     ioc_worker_drain(w);
     ioc_self = NULL;
