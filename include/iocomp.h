@@ -313,8 +313,9 @@ IOCOMP_API int iocomp_set_host_overlapped_size(iocomp_engine *e, size_t size);
 IOCOMP_API size_t iocomp_overlapped_size(iocomp_engine *e);
 
 /*
- * Allocates a zeroed overlapped with its extension from the engine's jemalloc
- * arena (per-worker caches on workers) and runs the init callback on it.
+ * Allocates an overlapped with its extension from the engine's jemalloc
+ * arena (per-worker caches on workers), zeroes the extension and runs the
+ * init callback on it. The header's bytes are iocomp's.
  * Thread: any. Memory: the caller's until iocomp_overlapped_free(); it may
  * outlive the engine. Errors: -EINVAL e or out NULL; -ENOMEM; whatever the
  * init callback returned (nothing is leaked).

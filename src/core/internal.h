@@ -107,8 +107,6 @@ struct ioc_worker {
     pthread_t thread;
     ioc_atomic(int32_t) tid;  /* kernel thread id, for reports */
     uint64_t injected_at;     /* ns when the monitor started it for waiting work, 0 else */
-    unsigned tcache; /* jemalloc explicit tcache for overlapped (overlapped.c) */
-    bool has_tcache;
 
     /* Parking (park.c): the futex word and the idle-stack link, guarded by
      * the engine's park lock except the word's wait/wake. */
@@ -117,7 +115,6 @@ struct ioc_worker {
     bool parked; /* in the idle stack (park lock) */
 
     alignas(IOC_CACHELINE) struct ioc_worker_stats st;
-    ioc_atomic(int64_t) ov_live; /* overlapped allocated - freed on this thread */
 };
 
 /* ---- ports ----------------------------------------------------------------------- */
@@ -238,8 +235,10 @@ struct iocomp_engine {
     ioc_atomic(struct ioc_worker *) workers[IOCOMP_THREADS_LIMIT];
 };
 
-/* The worker running on this thread (NULL on host threads). */
-extern __thread struct ioc_worker *ioc_self;
+/* The worker running on this thread (NULL on host threads). initial-exec:
+ * one %fs-relative load instead of a __tls_get_addr call from the shared
+ * library (jemalloc does the same; glibc keeps static TLS space for it). */
+extern __thread struct ioc_worker *ioc_self __attribute__((tls_model("initial-exec")));
 
 static inline struct ioc_worker *ioc_self_in(iocomp_engine *e) {
     struct ioc_worker *w = ioc_self;
@@ -301,9 +300,8 @@ void ioc_report_stuck(iocomp_engine *e, const char *what);
 
 /* overlapped.c */
 int ioc_heap_create(iocomp_engine *e);
-void ioc_heap_release(iocomp_engine *e); /* at destroy: free or orphan */
-int ioc_heap_worker_init(struct ioc_worker *w);
-void ioc_heap_worker_fini(struct ioc_worker *w);
+void ioc_heap_release(iocomp_engine *e); /* at destroy: the arena back to the pool */
+void ioc_heap_worker_init(struct ioc_worker *w); /* on the worker's thread */
 
 /* time */
 uint64_t ioc_now_ns(void);

@@ -83,12 +83,6 @@ static int worker_slot_init(iocomp_engine *e, uint32_t i, struct ioc_worker **ou
     w->index = i;
     w->rng = 0x9E3779B9u ^ (i * 0x85EBCA6Bu) ^ (uint32_t)(uintptr_t)e;
     if (!w->rng) w->rng = 1;
-    int r = ioc_heap_worker_init(w);
-    if (r < 0) {
-        free(w->ring_buf);
-        free(w);
-        return r;
-    }
     /* Release: thieves and closers that load the pointer see it initialised. */
     ioc_store(&e->workers[i], w, IOC_RELEASE);
     if (i + 1 > ioc_load(&e->nslots, IOC_RELAXED)) ioc_store(&e->nslots, i + 1, IOC_RELEASE);
@@ -204,7 +198,6 @@ void ioc_scale_fini(iocomp_engine *e) {
     for (uint32_t i = 0; i < IOCOMP_THREADS_LIMIT; i++) {
         struct ioc_worker *w = ioc_load(&e->workers[i], IOC_RELAXED);
         if (!w) continue;
-        ioc_heap_worker_fini(w);
         free(w->ring_buf);
         free(w);
         ioc_store(&e->workers[i], NULL, IOC_RELAXED);

@@ -65,7 +65,7 @@
 
 #include "core/internal.h"
 
-__thread struct ioc_worker *ioc_self;
+__thread struct ioc_worker *ioc_self __attribute__((tls_model("initial-exec")));
 
 #define LIFO_MAX 16u
 #define INJECT_BATCH 32u
@@ -165,10 +165,13 @@ static unsigned local_free(struct ioc_worker *w) {
     return used >= cap ? 0 : (unsigned)(cap - used);
 }
 
-/* Moves buf[1..n) into our ring (room was checked), returns buf[0]. */
+/* Moves buf[1..n) into our ring (room was checked). They are stealable
+ * there, but nobody looks unless someone is awake: notify, or a parked
+ * worker would sleep while we run a long callback with work behind it. */
 static void keep_rest(struct ioc_worker *w, const struct ioc_pkt *buf, unsigned n) {
     for (unsigned i = 1; i < n; i++)
         if (!ioc_local_push(w, &buf[i])) spill(w, &buf[i]);
+    if (n > 1) ioc_notify(w->e);
 }
 
 static bool take_inject(struct ioc_worker *w, struct ioc_pkt *out) {
@@ -307,9 +310,11 @@ static bool spin(struct ioc_worker *w, struct ioc_pkt *out) {
     }
     /* seq_cst: part of the Dekker pair with ioc_notify (park.c). */
     uint32_t prev = ioc_fetch_sub(&e->park.nspinning, 1, IOC_SEQ_CST);
-    /* The last searcher found work: more may be waiting, and a publisher
-     * skipped its wake-up because we were searching. Pass it on. */
-    if (found && prev == 1) ioc_notify(e);
+    /* The last searcher found work: a publisher may have skipped its wake-up
+     * because we were searching. Pass it on if more is waiting (what we took
+     * in a batch was already passed on by keep_rest). Not otherwise: waking a
+     * parked worker for nothing costs a system call before our callback. */
+    if (found && prev == 1 && ioc_inject_nonempty(e)) ioc_notify(e);
     if (found) ioc_monitor_poke(e); /* after the seq_cst RMW above (scale.c) */
     return found;
 }
@@ -330,6 +335,7 @@ void *ioc_worker_main(void *arg) {
     iocomp_engine *e = w->e;
     ioc_self = w;
     ioc_store(&w->tid, (int32_t)syscall(SYS_gettid), IOC_RELAXED);
+    ioc_heap_worker_init(w);
     for (;;) {
         struct ioc_pkt p;
         if (ioc_find_work(w, &p, false)) {
