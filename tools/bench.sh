@@ -49,21 +49,7 @@ BENCH_BIN=$BUILD_DIR/bench
 say() { printf '\n### %s\n' "$*"; }
 
 # --- 1. packages -------------------------------------------------------------------
-install_packages() {
-    local pkgs="cmake make pkg-config gcc g++ libck-dev libjemalloc-dev liburing-dev libbenchmark-dev"
-    local missing="" p
-    for p in $pkgs; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
-    done
-    [ -n "$missing" ] || return 0
-    command -v apt-get > /dev/null || { echo "missing packages:$missing (and no apt-get)" >&2; return 1; }
-    local sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo=sudo
-    echo "installing:$missing"
-    export DEBIAN_FRONTEND=noninteractive
-    $sudo apt-get install -y --no-install-recommends $missing ||
-        { $sudo apt-get update && $sudo apt-get install -y --no-install-recommends $missing; }
-}
+install_packages() { "$HERE/deps.sh"; }
 
 # --- 2. build ------------------------------------------------------------------------
 build_iocomp() {

@@ -103,6 +103,8 @@ struct ioc_worker {
     uint32_t probe_victim;         /* LIFO steal probe (worker.c) */
     uint64_t probe_seq;
     bool spinning;
+    uint64_t idle_since; /* ns when it last ran out of work (worker.c, adaptive spin) */
+    uint64_t gap_avg;    /* moving average of idle gaps, ns */
     bool retiring; /* won the retire CAS (scale.c) */
     pthread_t thread;
     ioc_atomic(int32_t) tid;  /* kernel thread id, for reports */

@@ -101,7 +101,9 @@ void ioc_wake_one(iocomp_engine *e) {
         pk->top = w->park_next;
         w->park_next = NULL;
         w->parked = false;
-        ioc_fetch_sub(&pk->nidle, 1, IOC_RELAXED);
+        /* seq_cst: the monitor's Dekker pair (scale.c) is this decrement and
+         * the poke below against its store of mon_sleeping. */
+        ioc_fetch_sub(&pk->nidle, 1, IOC_SEQ_CST);
     }
     pthread_mutex_unlock(&pk->lock);
     if (!w) return;
@@ -109,6 +111,10 @@ void ioc_wake_one(iocomp_engine *e) {
     ioc_store(&w->futex_word, 0, IOC_RELEASE);
     futex_wake(&w->futex_word);
     ioc_fetch_add(&pk->wakeups, 1, IOC_RELAXED);
+    /* The worker is about to become active: the waker, already in a system
+     * call path, wakes the monitor if it sleeps, so the worker does not pay
+     * for it before its callback. */
+    ioc_monitor_poke(e);
 }
 
 void ioc_wake_all(iocomp_engine *e) {
@@ -158,10 +164,13 @@ bool ioc_park(struct ioc_worker *w) {
             *pp = w->park_next;
             w->park_next = NULL;
             w->parked = false;
-            ioc_fetch_sub(&pk->nidle, 1, IOC_RELAXED);
+            ioc_fetch_sub(&pk->nidle, 1, IOC_SEQ_CST);
             ioc_store(&w->futex_word, 0, IOC_RELAXED);
+            pthread_mutex_unlock(&pk->lock);
+            ioc_monitor_poke(e); /* we stay active: the monitor's pair, as in ioc_wake_one */
+        } else {
+            pthread_mutex_unlock(&pk->lock);
         }
-        pthread_mutex_unlock(&pk->lock);
         /* If a waker popped us first, the word is (or will be) 0: fall through. */
     }
     if (ioc_load(&w->futex_word, IOC_ACQUIRE) == 1) ioc_owner_inc(&w->st.parks, 1); /* a real sleep */

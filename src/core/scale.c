@@ -31,13 +31,14 @@
  * workers are woken rather than new ones started.
  *
  * The monitor sleeps while the engine is idle (no worker active, nothing
- * queued for two samples), on its own futex. A worker that becomes active
- * (it found work while spinning, or returned from park) pokes it. The
- * Dekker pair: the worker's seq_cst RMW on nspinning/nidle (or the waker's,
- * ordered before the worker by the futex word's release/acquire), then a
- * load of mon_sleeping; the monitor's store of mon_sleeping, a seq_cst fence,
+ * queued for two samples), on its own futex. Whoever makes a worker active
+ * pokes it: the waker that pops a parked worker (after its FUTEX_WAKE, so the
+ * woken worker does not pay for it before its callback), a parker that takes
+ * itself off the stack, a spinner that found work. The Dekker pair: that
+ * thread's seq_cst RMW on nidle/nspinning, then a seq_cst load of
+ * mon_sleeping; the monitor's seq_cst store of mon_sleeping, a seq_cst fence,
  * then loads of nidle/nspinning/live. Either the monitor sees an active
- * worker and stays up, or the worker sees it asleep and wakes it. It also
+ * worker and stays up, or the poker sees it asleep and wakes it. It also
  * wakes every 100 ms regardless.
  *
  * Retirement: a parked worker above min waits at most keep_alive_ms; if it
