@@ -162,6 +162,7 @@ typedef struct iocomp_stats {
     uint32_t ports_open;
     uint64_t injections;         /* threads started by the monitor (work waited) */
     uint64_t blocked_injections; /* of which because callbacks blocked */
+    uint64_t excess_parks;       /* workers parked because runnable > concurrency */
     uint64_t inject_to_run_ns_max;   /* detection -> the new thread's first callback: max */
     uint64_t inject_to_run_ns_total; /* ... and sum, over injected threads that ran one */
     uint64_t inject_to_run_count;

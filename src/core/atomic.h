@@ -38,6 +38,19 @@
 #define ioc_fence(mo) atomic_thread_fence(mo)
 
 /*
+ * A full (StoreLoad) barrier, for the Dekker pairs (park.c, scale.c).
+ * On x86-64, GCC emits MFENCE for atomic_thread_fence(seq_cst); a locked
+ * no-op RMW on the stack is an equally full barrier for ordinary memory
+ * accesses and cheaper (what Linux's smp_mb() uses since 4.15). The
+ * ThreadSanitizer build keeps the C11 fence, which TSan understands.
+ */
+#if defined(__x86_64__) && !defined(IOCOMP_TSAN)
+#define ioc_fence_full() __asm__ __volatile__("lock; orq $0, (%%rsp)" ::: "memory", "cc")
+#else
+#define ioc_fence_full() atomic_thread_fence(memory_order_seq_cst)
+#endif
+
+/*
  * A counter written by one thread only and read by any: a relaxed load and a
  * relaxed store, no read-modify-write (no lock prefix, no line bounce when the
  * owner's line is hot). Readers see each value whole.

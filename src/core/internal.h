@@ -33,6 +33,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <ck_ring.h>
 
@@ -108,6 +109,8 @@ struct ioc_worker {
     bool retiring; /* won the retire CAS (scale.c) */
     pthread_t thread;
     ioc_atomic(int32_t) tid;  /* kernel thread id, for reports */
+    ioc_atomic(int) cpu_clock;       /* its CPU-time clock, set by the worker ... */
+    ioc_atomic(bool) has_cpu_clock;  /* ... then published (release) for the monitor */
     uint64_t injected_at;     /* ns when the monitor started it for waiting work, 0 else */
 
     /* Parking (park.c): the futex word and the idle-stack link, guarded by
@@ -202,6 +205,10 @@ struct iocomp_engine {
     ioc_atomic(uint64_t) started, retired, start_failures;
     ioc_atomic(int) stopping;      /* destroy: workers drain and exit */
     ioc_atomic(uint64_t) injections, blocked_injections;
+    /* Runnable workers above the concurrency target that should park now
+     * (set by the monitor after blocked callbacks return; claimed by CAS). */
+    alignas(IOC_CACHELINE) ioc_atomic(int32_t) excess;
+    ioc_atomic(uint64_t) excess_parks;
     ioc_atomic(uint64_t) inj_run_max, inj_run_total, inj_run_count;
 
     /* The monitor (scale.c): one thread per engine, sampling while the
@@ -213,6 +220,8 @@ struct iocomp_engine {
     ioc_atomic(uint32_t) mon_sleeping; /* the Dekker flag workers read (scale.c) */
     ioc_atomic(uint64_t) mon_seq[IOCOMP_THREADS_LIMIT];   /* cb_seq last seen per slot */
     ioc_atomic(uint64_t) mon_since[IOCOMP_THREADS_LIMIT]; /* when first seen in it (ns) */
+    uint64_t mon_cpu[IOCOMP_THREADS_LIMIT];  /* worker's thread CPU time at the last sample */
+    uint64_t mon_at[IOCOMP_THREADS_LIMIT];   /* ... and when it was read */
     ioc_atomic(int) closing_all;   /* destroy in progress: no new ports */
 
     struct ioc_park park;
@@ -268,7 +277,7 @@ void ioc_park_fini(struct ioc_park *p);
 void ioc_notify(iocomp_engine *e);       /* after publishing work */
 void ioc_wake_one(iocomp_engine *e);
 void ioc_wake_all(iocomp_engine *e);
-bool ioc_park(struct ioc_worker *w);      /* owner: sleep until woken; true: retire (keep-alive) */
+bool ioc_park(struct ioc_worker *w, bool yielding); /* owner: sleep until woken; true: retire (keep-alive) */
 bool ioc_work_visible(iocomp_engine *e);  /* any packet anywhere? */
 
 /* worker.c */

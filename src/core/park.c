@@ -124,7 +124,7 @@ void ioc_wake_all(iocomp_engine *e) {
 void ioc_notify(iocomp_engine *e) {
     /* The publisher's half of the Dekker pair: the packet is visible before
      * we read the idle counts. */
-    ioc_fence(IOC_SEQ_CST);
+    ioc_fence_full();
     if (ioc_load(&e->park.nspinning, IOC_RELAXED) != 0) return;
     if (ioc_load(&e->park.nidle, IOC_RELAXED) == 0) return;
     ioc_wake_one(e);
@@ -141,7 +141,9 @@ bool ioc_work_visible(iocomp_engine *e) {
     return false;
 }
 
-bool ioc_park(struct ioc_worker *w) {
+/* yielding: the worker parks to bring the runnable count down to the
+ * concurrency target (scale.c), so work being visible does not stop it. */
+bool ioc_park(struct ioc_worker *w, bool yielding) {
     iocomp_engine *e = w->e;
     struct ioc_park *pk = &e->park;
 
@@ -154,8 +156,8 @@ bool ioc_park(struct ioc_worker *w) {
     pthread_mutex_unlock(&pk->lock);
 
     /* The parker's half of the Dekker pair (see the theory above). */
-    ioc_fence(IOC_SEQ_CST);
-    if (ioc_work_visible(e) || ioc_load(&e->stopping, IOC_ACQUIRE) ||
+    ioc_fence_full();
+    if ((!yielding && ioc_work_visible(e)) || ioc_load(&e->stopping, IOC_ACQUIRE) ||
         ioc_load(&e->live, IOC_RELAXED) > ioc_load(&e->max_threads, IOC_RELAXED)) {
         pthread_mutex_lock(&pk->lock);
         if (w->parked) { /* still on the stack: take ourselves off */

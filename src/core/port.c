@@ -25,7 +25,11 @@
  *     closer:    ctl := CLOSING (seq_cst RMW) ; read every acct and count
  * Either the submitter sees CLOSING and undoes (a host thread by counting
  * the packet out, a worker by lowering its own in), or the closer's reads see
- * the packet. After CLOSING, the in-flight total only falls.
+ * the packet. After CLOSING, the in-flight total only falls. One exception
+ * needs no Dekker pair: a worker posting from a callback of the same port
+ * (the closer waits for that callback, whose release of its out count
+ * publishes the in; see iocomp_post). Such a post may still be accepted
+ * just after CLOSING was set; it is then delivered before close returns.
  *
  * The closer waits until total == the callbacks of this port on its own
  * stack (1 when a callback closes its own port, else 0). On a worker thread
@@ -236,18 +240,34 @@ IOCOMP_API int iocomp_post(iocomp_engine *e, iocomp_port_t port, int32_t status,
     if (w) {
         if (ioc_unlikely(w->acct_idx != idx1)) ioc_acct_switch(w, idx1);
         w->a_in++;
-        /* Submitter half of the accept/close Dekker pair (see the theory). */
-        ioc_store(&w->acct_in, (uint64_t)idx1 << 32 | w->a_in, IOC_SEQ_CST);
-        uint64_t c = ioc_load(&p->ctl, IOC_SEQ_CST);
+        uint64_t c;
+        if (w->depth && w->frames[(w->depth <= IOC_MAX_NEST ? w->depth : IOC_MAX_NEST) - 1] == idx1) {
+            /* Posting from a callback of this same port: a close cannot
+             * finish before this callback returns (it waits for it), and
+             * this store happens-before the callback's release of its out
+             * count, which the closer reads before our in. A release store
+             * and a plain read of the state are enough (no XCHG). */
+            ioc_store(&w->acct_in, (uint64_t)idx1 << 32 | w->a_in, IOC_RELEASE);
+            c = ioc_load(&p->ctl, IOC_RELAXED);
+        } else {
+            /* Submitter half of the accept/close Dekker pair (see the theory). */
+            ioc_store(&w->acct_in, (uint64_t)idx1 << 32 | w->a_in, IOC_SEQ_CST);
+            c = ioc_load(&p->ctl, IOC_SEQ_CST);
+        }
         if (ioc_unlikely(ctl_gen(c) != h_gen(port) || ctl_state(c) != P_OPEN)) {
             w->a_in--;
             ioc_store(&w->acct_in, (uint64_t)idx1 << 32 | w->a_in, IOC_RELEASE);
             return ctl_gen(c) == h_gen(port) && ctl_state(c) == P_CLOSING ? -ESHUTDOWN : -EBADF;
         }
         if (ioc_unlikely(w->a_in >= (1u << 30))) ioc_acct_flush(w); /* A5 */
+        /* Wake a parked worker only if our queue was empty: with work
+         * already queued, whoever could take it was told when it was
+         * queued (and a thief that takes a batch passes it on, worker.c);
+         * if we block, the monitor wakes a parked worker for queued work. */
+        bool was_empty = ioc_load(&w->lifo.state, IOC_RELAXED) == LIFO_EMPTY && ioc_local_size(w) == 0;
         ioc_lifo_put(w, &pkt);
         ioc_owner_inc(&w->st.posts_local, 1);
-        ioc_notify(e);
+        if (was_empty) ioc_notify(e);
         return 0;
     }
 

@@ -22,7 +22,9 @@
  * help. While any worker is active it samples every MON_SAMPLE_NS (about
  * 0.3 ms with nanosleep's overshoot here): a worker whose cb_seq is odd and
  * unchanged since the previous sample has been inside one callback for at
- * least a sampling period and counts as blocked. When work waits (a packet
+ * least a sampling period, and counts as blocked if its thread used less
+ * than half of that period on a CPU (its CPU-time clock): a long callback
+ * that computes is not blocked, and another thread would only share its core. When work waits (a packet
  * visible in any queue) and the runnable workers (live - blocked) are fewer
  * than the concurrency target, it starts one more thread, up to max, then
  * looks again at the next sample: a new thread per sample at most. Work that
@@ -40,6 +42,16 @@
  * then loads of nidle/nspinning/live. Either the monitor sees an active
  * worker and stays up, or the poker sees it asleep and wakes it. It also
  * wakes every 100 ms regardless.
+ *
+ * Standing down: when blocked callbacks return, more workers are runnable
+ * than the target. If that lasts two samples while work waits, the monitor
+ * publishes the excess in e->excess; after a callback, a worker that sees it
+ * positive claims one unit by CAS, hands its queued packets to the inject
+ * queue and parks (it keeps its thread; the keep-alive below retires it if
+ * it stays parked). So a pool that grew for blocked callbacks does not keep
+ * more threads than CPUs running once they return (no oversubscription),
+ * and does not start-and-stop threads under a steady load (hysteresis: two
+ * samples to stand down, keep-alive to exit).
  *
  * Retirement: a parked worker above min waits at most keep_alive_ms; if it
  * is still parked then, it leaves the idle stack and exits (park.c). That
@@ -59,7 +71,7 @@
 
 #include "core/internal.h"
 
-#define MON_SAMPLE_NS 250000u
+#define MON_SAMPLE_NS 600000u
 #define MON_IDLE_SLEEP_NS 100000000u
 
 static int worker_slot_init(iocomp_engine *e, uint32_t i, struct ioc_worker **out) {
@@ -132,6 +144,7 @@ static int start_one(iocomp_engine *e, uint64_t injected_at) {
     ioc_store(&w->state, W_RUNNING, IOC_RELEASE);
     ioc_fetch_add(&e->live, 1, IOC_SEQ_CST);
 
+    ioc_store(&w->has_cpu_clock, false, IOC_RELAXED);
     r = spawn(&w->thread, ioc_worker_main, w);
     if (r != 0) {
         ioc_fetch_sub(&e->live, 1, IOC_SEQ_CST);
@@ -228,7 +241,7 @@ void ioc_monitor_poke(iocomp_engine *e) {
 static void monitor_sleep(iocomp_engine *e) {
     ioc_store(&e->mon_word, 1, IOC_RELAXED);
     ioc_store(&e->mon_sleeping, 1, IOC_SEQ_CST);
-    ioc_fence(IOC_SEQ_CST); /* the monitor's half of the Dekker pair */
+    ioc_fence_full(); /* the monitor's half of the Dekker pair */
     if (active_workers(e) == 0 && !ioc_work_visible(e) && !ioc_load(&e->mon_stop, IOC_ACQUIRE))
         futex_wait_ns(&e->mon_word, 1, MON_IDLE_SLEEP_NS);
     ioc_store(&e->mon_sleeping, 0, IOC_RELAXED);
@@ -237,7 +250,7 @@ static void monitor_sleep(iocomp_engine *e) {
 
 static void *monitor_main(void *arg) {
     iocomp_engine *e = arg;
-    unsigned idle_samples = 0, waiting_samples = 0;
+    unsigned idle_samples = 0, waiting_samples = 0, excess_samples = 0;
     while (!ioc_load(&e->mon_stop, IOC_ACQUIRE)) {
         uint64_t now = ioc_now_ns();
         uint32_t n = ioc_load(&e->nslots, IOC_ACQUIRE), blocked = 0, busy = 0;
@@ -247,17 +260,34 @@ static void *monitor_main(void *arg) {
             uint64_t seq = ioc_load(&w->cb_seq, IOC_RELAXED);
             if (!(seq & 1)) continue;
             busy++;
+            uint64_t cpu = 0;
+            struct timespec ct;
+            /* Acquire pairs with the worker's release store of the flag. */
+            bool have_cpu = ioc_load(&w->has_cpu_clock, IOC_ACQUIRE) &&
+                            clock_gettime((clockid_t)ioc_load(&w->cpu_clock, IOC_RELAXED), &ct) == 0;
+            if (have_cpu) cpu = (uint64_t)ct.tv_sec * 1000000000ull + (uint64_t)ct.tv_nsec;
             if (seq == ioc_load(&e->mon_seq[i], IOC_RELAXED)) {
-                blocked++;
+                uint64_t wall = now - e->mon_at[i];
+                if (!have_cpu || cpu - e->mon_cpu[i] < wall / 2) blocked++;
             } else {
                 ioc_store(&e->mon_seq[i], seq, IOC_RELAXED);
                 ioc_store(&e->mon_since[i], now, IOC_RELAXED);
             }
+            e->mon_cpu[i] = cpu;
+            e->mon_at[i] = now;
         }
         bool waiting = ioc_work_visible(e);
         waiting_samples = waiting ? waiting_samples + 1 : 0;
         idle_samples = (!waiting && busy == 0 && active_workers(e) == 0) ? idle_samples + 1 : 0;
 
+        {   /* standing down: runnable workers above the target */
+            uint32_t live = ioc_load(&e->live, IOC_ACQUIRE);
+            uint32_t parked = ioc_load(&e->park.nidle, IOC_ACQUIRE);
+            int32_t x = (int32_t)live - (int32_t)parked - (int32_t)blocked - (int32_t)e->concurrency;
+            excess_samples = x > 0 ? excess_samples + 1 : 0;
+            int32_t want = excess_samples >= 2 ? x : 0;
+            if (ioc_load(&e->excess, IOC_RELAXED) != want) ioc_store(&e->excess, want, IOC_RELEASE);
+        }
         if (waiting) {
             uint32_t live = ioc_load(&e->live, IOC_ACQUIRE);
             uint32_t parked = ioc_load(&e->park.nidle, IOC_ACQUIRE);

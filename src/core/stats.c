@@ -36,6 +36,7 @@ IOCOMP_API int iocomp_get_stats(iocomp_engine *e, iocomp_stats *out) {
     out->ports_open = ioc_load(&e->ports_open, IOC_RELAXED);
     out->injections = ioc_load(&e->injections, IOC_RELAXED);
     out->blocked_injections = ioc_load(&e->blocked_injections, IOC_RELAXED);
+    out->excess_parks = ioc_load(&e->excess_parks, IOC_RELAXED);
     out->inject_to_run_ns_max = ioc_load(&e->inj_run_max, IOC_RELAXED);
     out->inject_to_run_ns_total = ioc_load(&e->inj_run_total, IOC_RELAXED);
     out->inject_to_run_count = ioc_load(&e->inj_run_count, IOC_RELAXED);

@@ -347,16 +347,43 @@ void ioc_worker_drain(struct ioc_worker *w) {
     ioc_notify(w->e);
 }
 
+/* The monitor asked for `excess` workers to stand down (runnable above the
+ * concurrency target once blocked callbacks returned). Claim one slot of it;
+ * hand our queued packets to the inject queue so the others run them. */
+static bool stand_down(struct ioc_worker *w) {
+    iocomp_engine *e = w->e;
+    int32_t x = ioc_load(&e->excess, IOC_RELAXED);
+    while (x > 0)
+        if (ioc_cas(&e->excess, &x, x - 1, IOC_ACQ_REL, IOC_RELAXED)) {
+            ioc_worker_drain(w);
+            ioc_fetch_add(&e->excess_parks, 1, IOC_RELAXED);
+            return true;
+        }
+    return false;
+}
+
 void *ioc_worker_main(void *arg) {
     struct ioc_worker *w = arg;
     iocomp_engine *e = w->e;
     ioc_self = w;
     ioc_store(&w->tid, (int32_t)syscall(SYS_gettid), IOC_RELAXED);
+    clockid_t cc;
+    if (pthread_getcpuclockid(pthread_self(), &cc) == 0) {
+        ioc_store(&w->cpu_clock, (int)cc, IOC_RELAXED);
+        ioc_store(&w->has_cpu_clock, true, IOC_RELEASE); /* the monitor acquires it */
+    }
     ioc_heap_worker_init(w);
     for (;;) {
         struct ioc_pkt p;
         if (ioc_find_work(w, &p, false)) {
             ioc_dispatch(w, &p);
+            /* One relaxed load of a line the monitor writes only when the
+             * value changes. */
+            if (ioc_unlikely(ioc_load(&e->excess, IOC_RELAXED) > 0) && stand_down(w)) {
+                w->idle_since = ioc_now_ns();
+                if (ioc_park(w, true)) break;
+                gap_seen(w, ioc_now_ns());
+            }
             continue;
         }
         ioc_acct_flush(w);
@@ -368,7 +395,7 @@ void *ioc_worker_main(void *arg) {
             continue;
         }
         ioc_acct_flush(w);
-        if (ioc_park(w)) break; /* keep-alive expired */
+        if (ioc_park(w, false)) break; /* keep-alive expired */
         gap_seen(w, ioc_now_ns()); /* the waker poked the monitor (park.c) */
     }
     ioc_worker_drain(w);
