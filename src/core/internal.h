@@ -147,12 +147,15 @@ struct ioc_ovf_chunk;
 struct ioc_inject {
     alignas(IOC_CACHELINE) struct ck_ring ring; /* producers under `lock`, consumers lock-free */
     struct ioc_pkt *buf;
-    /* Producers' lock; also guards the overflow list (a FIFO of chunks). */
+    /* Producers' lock (only producers take it). */
     alignas(IOC_CACHELINE) pthread_mutex_t lock;
+    ioc_atomic(uint64_t) posts;     /* packets pushed by non-workers (stats; written under lock) */
+    /* The overflow list (a FIFO of chunks), under its own lock: producers
+     * (holding `lock` first) append when the ring is full, consumers take. */
+    alignas(IOC_CACHELINE) pthread_mutex_t ovf_lock;
     struct ioc_ovf_chunk *ovf_head, *ovf_tail;
     ioc_atomic(uint64_t) ovf_count; /* packets in the overflow list */
     ioc_atomic(uint64_t) ovf_total; /* packets that ever went there */
-    ioc_atomic(uint64_t) posts;     /* packets pushed by non-workers (stats) */
 };
 
 /* ---- parking (park.c) ------------------------------------------------------------- */
@@ -263,9 +266,9 @@ int ioc_queue_init(iocomp_engine *e);
 void ioc_queue_fini(iocomp_engine *e);
 bool ioc_local_push(struct ioc_worker *w, const struct ioc_pkt *p);
 bool ioc_local_pop(struct ioc_worker *w, struct ioc_pkt *out);
-unsigned ioc_ring_take(struct ck_ring *r, struct ioc_pkt *buf, struct ioc_pkt *out, unsigned max);
+unsigned ioc_ring_take(struct ck_ring *r, struct ioc_pkt *buf, struct ioc_pkt *out, unsigned max, unsigned share);
 int ioc_inject_push(iocomp_engine *e, const struct ioc_pkt *p);
-unsigned ioc_inject_take(iocomp_engine *e, struct ioc_pkt *out, unsigned max, uint32_t tick);
+unsigned ioc_inject_take(iocomp_engine *e, struct ioc_pkt *out, unsigned max, unsigned share, uint32_t tick);
 unsigned ioc_queue_capacity(unsigned requested, unsigned dflt);
 bool ioc_inject_nonempty(iocomp_engine *e);
 uint64_t ioc_local_size(struct ioc_worker *w);

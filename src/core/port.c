@@ -282,7 +282,6 @@ IOCOMP_API int iocomp_post(iocomp_engine *e, iocomp_port_t port, int32_t status,
         ioc_fetch_add(&p->count_out, 1, IOC_SEQ_CST);
         return r;
     }
-    ioc_fetch_add(&e->inj.posts, 1, IOC_RELAXED);
     ioc_notify(e);
     return 0;
 }

@@ -25,8 +25,9 @@
  *     mutex holder that is preempted makes the others sleep in the kernel
  *     instead, and an uncontended lock costs about what the CAS did.
  *     Behind the ring, an unbounded overflow list (a FIFO of 256-packet
- *     chunks, under the same mutex) takes what does not fit, so a full ring
- *     is backpressure on memory, never a dropped packet. ovf_count tells
+ *     chunks, under its own mutex so that consumers draining it never touch
+ *     the producers' lock) takes what does not fit, so a full ring is
+ *     backpressure on memory, never a dropped packet. ovf_count tells
  *     consumers, without the lock, whether to look there. Producers always try
  *     the ring first: the list is only the spill-over.
  *
@@ -90,6 +91,7 @@ int ioc_queue_init(iocomp_engine *e) {
     if (!e->inj.buf) return -ENOMEM;
     ck_ring_init(&e->inj.ring, cap);
     pthread_mutex_init(&e->inj.lock, NULL);
+    pthread_mutex_init(&e->inj.ovf_lock, NULL);
     e->inj.ovf_head = e->inj.ovf_tail = NULL;
     ioc_store(&e->inj.ovf_count, 0, IOC_RELAXED);
     return 0;
@@ -104,6 +106,7 @@ void ioc_queue_fini(iocomp_engine *e) {
     }
     e->inj.ovf_head = e->inj.ovf_tail = NULL;
     pthread_mutex_destroy(&e->inj.lock);
+    pthread_mutex_destroy(&e->inj.ovf_lock);
     free(e->inj.buf);
     e->inj.buf = NULL;
 }
@@ -114,7 +117,9 @@ unsigned ioc_queue_capacity(unsigned requested, unsigned dflt) {
 }
 
 /* ---- batch take (MC-safe; see the theory above) -------------------------- */
-unsigned ioc_ring_take(struct ck_ring *r, struct ioc_pkt *buf, struct ioc_pkt *out, unsigned max) {
+/* Takes up to min(max, pending / share + 1) packets (share: how many
+ * consumers the pending ones should be spread over; 1 = as many as fit). */
+unsigned ioc_ring_take(struct ck_ring *r, struct ioc_pkt *buf, struct ioc_pkt *out, unsigned max, unsigned share) {
     const unsigned mask = r->mask;
     unsigned c = ck_pr_load_uint(&r->c_head);
     for (;;) {
@@ -128,6 +133,7 @@ unsigned ioc_ring_take(struct ck_ring *r, struct ioc_pkt *buf, struct ioc_pkt *o
             c = ck_pr_load_uint(&r->c_head);
             continue;
         }
+        if (share > 1) n = n / share + 1;
         if (n > max) n = max;
         ck_pr_fence_load();
         for (unsigned i = 0; i < n; i++) out[i] = buf[(c + i) & mask];
@@ -164,13 +170,17 @@ unsigned ioc_ring_pending(struct ck_ring *r) {
 uint64_t ioc_local_size(struct ioc_worker *w) { return ioc_ring_pending(&w->ring); }
 
 /* ---- inject ring + overflow ---------------------------------------------------- */
-/* The inject lock is held. */
+/* The inject lock is held; takes the overflow lock. */
 static int ovf_push(iocomp_engine *e, const struct ioc_pkt *p) {
     struct ioc_inject *q = &e->inj;
+    pthread_mutex_lock(&q->ovf_lock);
     struct ioc_ovf_chunk *t = q->ovf_tail;
     if (!t || t->tail == OVF_CHUNK) {
         struct ioc_ovf_chunk *n = IOC_FAULT(IOCOMP_FAULT_ALLOC) ? NULL : malloc(sizeof *n);
-        if (!n) return -ENOMEM;
+        if (!n) {
+            pthread_mutex_unlock(&q->ovf_lock);
+            return -ENOMEM;
+        }
         n->next = NULL;
         n->head = n->tail = 0;
         if (t) t->next = n;
@@ -182,13 +192,14 @@ static int ovf_push(iocomp_engine *e, const struct ioc_pkt *p) {
      * which orders the data anyway; the count is the lock-free hint. */
     ioc_fetch_add(&q->ovf_count, 1, IOC_RELEASE);
     ioc_fetch_add(&q->ovf_total, 1, IOC_RELAXED);
+    pthread_mutex_unlock(&q->ovf_lock);
     return 0;
 }
 
 static unsigned ovf_take(iocomp_engine *e, struct ioc_pkt *out, unsigned max) {
     struct ioc_inject *q = &e->inj;
     unsigned n = 0;
-    pthread_mutex_lock(&q->lock);
+    pthread_mutex_lock(&q->ovf_lock);
     while (n < max && q->ovf_head) {
         struct ioc_ovf_chunk *h = q->ovf_head;
         while (n < max && h->head < h->tail) out[n++] = h->pkts[h->head++];
@@ -199,7 +210,7 @@ static unsigned ovf_take(iocomp_engine *e, struct ioc_pkt *out, unsigned max) {
         }
     }
     if (n) ioc_fetch_sub(&q->ovf_count, n, IOC_RELAXED);
-    pthread_mutex_unlock(&q->lock);
+    pthread_mutex_unlock(&q->ovf_lock);
     return n;
 }
 
@@ -210,6 +221,7 @@ int ioc_inject_push(iocomp_engine *e, const struct ioc_pkt *p) {
     ioc_tsan_release(&q->ring);
     /* Single producer while the lock is held: the SPMC enqueue (no CAS). */
     if (!ck_ring_enqueue_spmc_pkt(&q->ring, q->buf, (struct ioc_pkt *)p)) r = ovf_push(e, p);
+    if (r == 0) ioc_owner_inc(&q->posts, 1); /* one writer at a time: the lock holder */
     pthread_mutex_unlock(&q->lock);
     return r;
 }
@@ -220,13 +232,13 @@ int ioc_inject_push(iocomp_engine *e, const struct ioc_pkt *p) {
  * starved by a ring that producers keep refilling. There is no FIFO promise
  * between packets (work stealing has none either).
  */
-unsigned ioc_inject_take(iocomp_engine *e, struct ioc_pkt *out, unsigned max, uint32_t tick) {
+unsigned ioc_inject_take(iocomp_engine *e, struct ioc_pkt *out, unsigned max, unsigned share, uint32_t tick) {
     bool ovf = ioc_load(&e->inj.ovf_count, IOC_ACQUIRE) != 0;
     if (ovf && (tick & 7) == 0) {
         unsigned n = ovf_take(e, out, max);
         if (n) return n;
     }
-    unsigned n = ioc_ring_take(&e->inj.ring, e->inj.buf, out, max);
+    unsigned n = ioc_ring_take(&e->inj.ring, e->inj.buf, out, max, share);
     if (n || !ovf) return n;
     return ovf_take(e, out, max);
 }

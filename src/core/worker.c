@@ -176,16 +176,13 @@ static void keep_rest(struct ioc_worker *w, const struct ioc_pkt *buf, unsigned 
 
 static bool take_inject(struct ioc_worker *w, struct ioc_pkt *out) {
     iocomp_engine *e = w->e;
-    if (!ioc_inject_nonempty(e)) return false;
-    unsigned pending = ioc_ring_pending(&e->inj.ring);
-    if (ioc_load(&e->inj.ovf_count, IOC_RELAXED)) pending += INJECT_BATCH * 64; /* a backlog: take full batches */
-    uint32_t live = ioc_load(&e->live, IOC_RELAXED);
-    unsigned want = pending / (live ? live : 1) + 1;
     unsigned room = local_free(w) + 1;
-    if (want > INJECT_BATCH) want = INJECT_BATCH;
-    if (want > room) want = room;
+    unsigned want = room < INJECT_BATCH ? room : INJECT_BATCH;
+    uint32_t live = ioc_load(&e->live, IOC_RELAXED);
     struct ioc_pkt buf[INJECT_BATCH];
-    unsigned n = ioc_inject_take(e, buf, want, w->tick);
+    /* Our share of what is pending (pending / live + 1, at most a batch),
+     * computed from the one read of the indices the take makes. */
+    unsigned n = ioc_inject_take(e, buf, want, live ? live : 1, w->tick);
     if (!n) return false;
     *out = buf[0];
     keep_rest(w, buf, n);
@@ -208,7 +205,7 @@ static bool steal(struct ioc_worker *w, struct ioc_pkt *out) {
             if (want > STEAL_MAX) want = STEAL_MAX;
             if (want > room) want = room;
             struct ioc_pkt buf[STEAL_MAX];
-            unsigned k = ioc_ring_take(&v->ring, v->ring_buf, buf, want);
+            unsigned k = ioc_ring_take(&v->ring, v->ring_buf, buf, want, 1);
             if (k) {
                 *out = buf[0];
                 keep_rest(w, buf, k);
