@@ -14,8 +14,10 @@
 #      implementation of each (W1_EXTRA, W2_EXTRA, W5_EXTRA), so every ratio
 #      below comes from one run.sh invocation
 #   5. runs iocomp-wake (wake-up latency vs a raw futex hand-off, idle CPU)
-#      and iocomp-ovalloc (overlapped alloc+free vs jemalloc) REPS times /
-#      with REPS repetitions
+#      REPS times, iocomp-elastic (thread injection, retirement and idle CPU
+#      of the elastic pool under a square-wave load; ~45 s a run, -q ~10 s)
+#      ELASTIC_REPS times, and iocomp-ovalloc (overlapped alloc+free vs
+#      jemalloc) with REPS repetitions
 #   6. prints the kit's summary table (summarize.sh) and a table of the
 #      same-run ratios that the brief's performance targets are stated in
 #
@@ -25,6 +27,7 @@
 # Settings (environment): REPS [5]  QUICK [0]  WORKERS [2]  PEERS_DIR
 #   BUILD_DIR [<repo>/build-release]  JOBS [nproc]  WAKE_SECS [0.5 per phase; quick 0.2]
 #   OVALLOC_MIN_TIME [0.2 s per benchmark; quick 0.05]  SKIP_INSTALL [0]  SKIP_KIT [0]
+#   ELASTIC_REPS [1]  ELASTIC_ARGS [none; quick -q]
 #   and the kit's own (POST_N, FIB_ITERS, SCHED_BENCHES, QUIET_MAX, ...; see peers/README.md).
 set -euo pipefail
 
@@ -36,10 +39,13 @@ QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then
     REPS=${REPS:-1}; QUICK_ARG=--quick
     WAKE_SECS=${WAKE_SECS:-0.2}; OVALLOC_MIN_TIME=${OVALLOC_MIN_TIME:-0.05}
+    ELASTIC_ARGS=${ELASTIC_ARGS:--q}
 else
     REPS=${REPS:-5}; QUICK_ARG=
     WAKE_SECS=${WAKE_SECS:-0.5}; OVALLOC_MIN_TIME=${OVALLOC_MIN_TIME:-0.2}
+    ELASTIC_ARGS=${ELASTIC_ARGS:-}
 fi
+ELASTIC_REPS=${ELASTIC_REPS:-1}
 export REPS WORKERS=${WORKERS:-2}
 JOBS=${JOBS:-$(nproc)}
 LOG=$BUILD_DIR/bench.log
@@ -57,7 +63,7 @@ build_iocomp() {
         -DIOCOMP_BUILD_BENCH=ON > "$BUILD_DIR/configure.log" 2>&1 || { cat "$BUILD_DIR/configure.log"; return 1; }
     cmake --build "$BUILD_DIR" -j "$JOBS"
     local b
-    for b in iocomp-post iocomp-sched iocomp-fib iocomp-wake iocomp-ovalloc; do
+    for b in iocomp-post iocomp-sched iocomp-fib iocomp-wake iocomp-elastic iocomp-ovalloc; do
         [ -x "$BENCH_BIN/$b" ] || { echo "not built: $BENCH_BIN/$b" >&2; return 1; }
     done
 }
@@ -112,6 +118,13 @@ run_own() {
         echo "# wake run $r/$REPS"
         "$BENCH_BIN/iocomp-wake" -w "$WORKERS" -d "$WAKE_SECS" || echo "# FAILED: iocomp-wake exited with status $?"
     done
+    say "elastic pool, square-wave load: $BENCH_BIN/iocomp-elastic $ELASTIC_ARGS, $ELASTIC_REPS run(s)"
+    for r in $(seq 1 "$ELASTIC_REPS"); do
+        wait_quiet
+        echo "# elastic run $r/$ELASTIC_REPS"
+        # shellcheck disable=SC2086  # ELASTIC_ARGS is a list of flags
+        "$BENCH_BIN/iocomp-elastic" $ELASTIC_ARGS || echo "# FAILED: iocomp-elastic exited with status $?"
+    done
     say "overlapped alloc+free: $BENCH_BIN/iocomp-ovalloc --benchmark_repetitions=$REPS"
     wait_quiet
     "$BENCH_BIN/iocomp-ovalloc" --benchmark_repetitions="$REPS" --benchmark_report_aggregates_only=true \
@@ -119,7 +132,7 @@ run_own() {
 }
 
 # --- 6. tables -----------------------------------------------------------------------------
-ratios() { # $1 = whole log (wake and ovalloc lines), $2 = kit log (median RESULT lines)
+ratios() { # $1 = whole log (wake, elastic and ovalloc lines), $2 = kit log (median RESULT lines)
     awk -v W="$WORKERS" '
     function field(line, key) {
         if (match(line, " " key "=[^ ]*")) return substr(line, RSTART + length(key) + 2, RLENGTH - length(key) - 2)
@@ -144,6 +157,10 @@ ratios() { # $1 = whole log (wake and ovalloc lines), $2 = kit log (median RESUL
             spin = spin " " field($0, "spin_window_p50_us"); pvf = pvf " " field($0, "parked_vs_futex")
             idle = idle " " field($0, "idle_cpu_pct"); park = park " " field($0, "parked_p50_us")
             fut = fut " " field($0, "futex_p50_us")
+        }
+        if ($1 == "ELASTIC_SUMMARY") {
+            elp99 = elp99 " " field($0, "inject_p99_ms"); elback = elback " " field($0, "back_to_min_max_ms")
+            elidle = elidle " " field($0, "idle_min_cpu_pct"); elok = elok " " field($0, "back_to_min_ok")
         }
         if ($1 == "OVALLOC_SUMMARY") {
             ov = field($0, "pair_ratio"); ovm = field($0, "pair_ratio_vs_malloc")
@@ -172,9 +189,12 @@ ratios() { # $1 = whole log (wake and ovalloc lines), $2 = kit log (median RESUL
         row("wake", "p50 in the spin window, 2 us spacing (us)", median(spin), "<=", 1)
         row("wake", "parked p50 / futex p50, 2000 us spacing", median(pvf), "<=", 1.1)
         row("wake", "engine CPU at 2000 us spacing (% of a core)", median(idle), "<=", 2)
+        row("elastic", "injection p99 (ms)", median(elp99), "<=", 2)
         row("ovalloc", "iocomp / jemalloc mallocx+dallocx, one worker", ov, "<=", 1.5)
         printf "\nReference figures (medians): wake parked p50 %s us, futex p50 %s us; ovalloc iocomp / jemalloc malloc+free (fast path) %s, freed on another worker / mallocx %s.\n",
             fmt(median(park)), fmt(median(fut)), fmt(ovm), fmt(ovr)
+        printf "elastic (keep-alive 100 ms): back to min, worst cycle %s ms (cycles within keep-alive + 10 %%:%s); idle CPU at min %s %% of a core (medians over runs where several).\n",
+            fmt(median(elback)), elok == "" ? " n/a" : elok, fmt(median(elidle))
         printf "W1 ops/s: iocomp %s, mutex-pool %s, tokio %s, ck-ring-raw %s.\n",
             ops["post|iocomp"], ops["post|mutex-pool"], ops["post|tokio"], ops["post|ck-ring-raw"]
     }' "$1" "$2"
