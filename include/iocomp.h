@@ -163,11 +163,13 @@ typedef struct iocomp_stats {
     uint64_t injections;         /* threads started by the monitor (work waited) */
     uint64_t blocked_injections; /* of which because callbacks blocked */
     uint64_t excess_parks;       /* workers parked because runnable > concurrency */
-    uint64_t inject_to_run_ns_max;   /* detection -> the new thread's first callback: max */
+    /* From the monitor's detection (itself up to two sampling periods after
+     * the work started waiting) to the injected thread's first callback. */
+    uint64_t inject_to_run_ns_max;   /* max */
     uint64_t inject_to_run_ns_total; /* ... and sum, over injected threads that ran one */
     uint64_t inject_to_run_count;
     /* The callback that has been running longest right now, as the monitor
-     * sees it (to within its sampling period, about 0.3 ms): its age in us
+     * sees it (to within its sampling period, about 0.5 ms): its age in us
      * and the worker's kernel thread id; 0 and 0 if none runs. */
     uint64_t longest_callback_us;
     int32_t longest_callback_tid;

@@ -14,6 +14,7 @@ tools/deps.sh
 JOBS=$(nproc)
 ONLY=${1:-all}
 failed=""
+total_pass=0 total_fail=0
 
 build_and_test() { # name scale cmake-args...
     local name=$1 scale=$2; shift 2
@@ -23,8 +24,20 @@ build_and_test() { # name scale cmake-args...
         -DIOCOMP_WERROR=ON "$@" > "build-$name.configure.log" || { cat "build-$name.configure.log"; return 1; }
     cmake --build "build-$name" -j"$JOBS"
     echo "=== $name: ctest"
-    IOCOMP_TEST_SCALE=$scale ctest --test-dir "build-$name" --output-on-failure --timeout 300 ||
-        failed="$failed $name"
+    local rc=0
+    IOCOMP_TEST_SCALE=$scale ctest --test-dir "build-$name" --output-on-failure --timeout 300 \
+        2>&1 | tee "build-$name.ctest.log" || rc=1
+    [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+    # ctest's summary: "N% tests passed, F tests failed out of T"
+    local t f
+    t=$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' "build-$name.ctest.log" | tail -1)
+    f=$(sed -n 's/.*passed, \([0-9]*\) tests failed out of.*/\1/p' "build-$name.ctest.log" | tail -1)
+    if [ -n "$t" ] && [ -n "$f" ]; then
+        total_pass=$((total_pass + t - f)); total_fail=$((total_fail + f))
+    else
+        rc=1; total_fail=$((total_fail + 1)) # no summary: count the build as a failure
+    fi
+    [ "$rc" -eq 0 ] || failed="$failed $name"
 }
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
@@ -37,6 +50,8 @@ build_and_test tsan 10 -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIOCOMP_SANITIZE=threa
 
 if [ -n "$failed" ]; then
     echo "tools/test.sh: FAILED builds:$failed"
+    echo "$total_pass passed, $total_fail failed"
     exit 1
 fi
 echo "tools/test.sh: all builds passed"
+echo "$total_pass passed, $total_fail failed"

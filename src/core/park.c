@@ -53,29 +53,37 @@ static bool futex_wait(ioc_atomic(uint32_t) *word, uint32_t val, uint64_t ns) {
     return !(r == -1 && errno == ETIMEDOUT);
 }
 
-/* P4: called after a keep-alive timeout. True if we left the stack to exit. */
-static bool keep_alive_expired(struct ioc_worker *w) {
+/* Takes w, which is on the idle stack, off it (park lock held). seq_cst on
+ * nidle: the monitor's Dekker pair (scale.c). */
+static void stack_remove(struct ioc_park *pk, struct ioc_worker *w) {
+    struct ioc_worker **pp = &pk->top;
+    while (*pp != w) pp = &(*pp)->park_next;
+    *pp = w->park_next;
+    w->park_next = NULL;
+    w->parked = false;
+    ioc_fetch_sub(&pk->nidle, 1, IOC_SEQ_CST);
+    ioc_store(&w->futex_word, 0, IOC_RELAXED);
+}
+
+/* P4: called after a keep-alive timeout. 1: we left the stack to exit;
+ * 0: stay (at min, or popped by a waker); -1: scale_lock was busy (a scaling
+ * step or destroy holds it; we must not block on it), retry soon. */
+static int keep_alive_expired(struct ioc_worker *w) {
     iocomp_engine *e = w->e;
     struct ioc_park *pk = &e->park;
-    if (pthread_mutex_trylock(&e->scale_lock) != 0) return false; /* try at the next timeout */
+    if (pthread_mutex_trylock(&e->scale_lock) != 0) return -1;
     bool retire = false;
     pthread_mutex_lock(&pk->lock);
     uint32_t live = ioc_load(&e->live, IOC_SEQ_CST);
     if (w->parked && live > ioc_load(&e->min_threads, IOC_SEQ_CST)) {
-        struct ioc_worker **pp = &pk->top;
-        while (*pp != w) pp = &(*pp)->park_next;
-        *pp = w->park_next;
-        w->park_next = NULL;
-        w->parked = false;
-        ioc_fetch_sub(&pk->nidle, 1, IOC_RELAXED);
-        ioc_store(&w->futex_word, 0, IOC_RELAXED);
+        stack_remove(pk, w);
         ioc_fetch_sub(&e->live, 1, IOC_SEQ_CST);
         w->retiring = true;
         retire = true;
     }
     pthread_mutex_unlock(&pk->lock);
     pthread_mutex_unlock(&e->scale_lock);
-    return retire;
+    return retire ? 1 : 0;
 }
 
 static void futex_wake(ioc_atomic(uint32_t) *word) {
@@ -161,13 +169,7 @@ bool ioc_park(struct ioc_worker *w, bool yielding) {
         ioc_load(&e->live, IOC_RELAXED) > ioc_load(&e->max_threads, IOC_RELAXED)) {
         pthread_mutex_lock(&pk->lock);
         if (w->parked) { /* still on the stack: take ourselves off */
-            struct ioc_worker **pp = &pk->top;
-            while (*pp != w) pp = &(*pp)->park_next;
-            *pp = w->park_next;
-            w->park_next = NULL;
-            w->parked = false;
-            ioc_fetch_sub(&pk->nidle, 1, IOC_SEQ_CST);
-            ioc_store(&w->futex_word, 0, IOC_RELAXED);
+            stack_remove(pk, w);
             pthread_mutex_unlock(&pk->lock);
             ioc_monitor_poke(e); /* we stay active: the monitor's pair, as in ioc_wake_one */
         } else {
@@ -176,12 +178,17 @@ bool ioc_park(struct ioc_worker *w, bool yielding) {
         /* If a waker popped us first, the word is (or will be) 0: fall through. */
     }
     if (ioc_load(&w->futex_word, IOC_ACQUIRE) == 1) ioc_owner_inc(&w->st.parks, 1); /* a real sleep */
+    w->injected_at = 0; /* parked before its first callback: no injection latency to report */
+    uint64_t ns_next = (uint64_t)e->keep_alive_ms * 1000000u;
     while (ioc_load(&w->futex_word, IOC_ACQUIRE) == 1) {
         bool above_min = ioc_load(&e->live, IOC_RELAXED) > ioc_load(&e->min_threads, IOC_RELAXED);
-        uint64_t ns = above_min ? (uint64_t)e->keep_alive_ms * 1000000u : 0;
-        if (!futex_wait(&w->futex_word, 1, ns) && ioc_load(&w->futex_word, IOC_ACQUIRE) == 1 &&
-            keep_alive_expired(w))
-            return true;
+        uint64_t ns = above_min ? ns_next : 0;
+        if (!futex_wait(&w->futex_word, 1, ns) && ioc_load(&w->futex_word, IOC_ACQUIRE) == 1) {
+            int r = keep_alive_expired(w);
+            if (r > 0) return true;
+            /* scale_lock was busy: try again shortly, not a whole keep-alive later */
+            ns_next = r < 0 ? 1000000u : (uint64_t)e->keep_alive_ms * 1000000u;
+        }
     }
     return false;
 }

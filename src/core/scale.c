@@ -19,12 +19,15 @@
  * baseline (invariant 10).
  *
  * The monitor (one thread per engine) grows the pool without the host's
- * help. While any worker is active it samples every MON_SAMPLE_NS (about
- * 0.3 ms with nanosleep's overshoot here): a worker whose cb_seq is odd and
- * unchanged since the previous sample has been inside one callback for at
- * least a sampling period, and counts as blocked if its thread used less
+ * help. While any worker is active it samples every MON_SAMPLE_NS (0.4 ms,
+ * about 0.5 ms with nanosleep's overshoot here; 0.25 ms cost a saturated
+ * 2-vCPU machine up to 10% of fib(32) in preemptions, 0.6 ms put the
+ * injection p99 at 2.2 ms in bench/elastic.c): a worker whose cb_seq is odd
+ * and unchanged since the previous sample has been inside one callback for
+ * at least a sampling period, and counts as blocked if its thread used less
  * than half of that period on a CPU (its CPU-time clock): a long callback
- * that computes is not blocked, and another thread would only share its core. When work waits (a packet
+ * that computes is not blocked, and another thread would only share its
+ * core. When work waits (a packet
  * visible in any queue) and the runnable workers (live - blocked) are fewer
  * than the concurrency target, it starts one more thread, up to max, then
  * looks again at the next sample: a new thread per sample at most. Work that
@@ -71,7 +74,7 @@
 
 #include "core/internal.h"
 
-#define MON_SAMPLE_NS 600000u
+#define MON_SAMPLE_NS 400000u
 #define MON_IDLE_SLEEP_NS 100000000u
 
 static int worker_slot_init(iocomp_engine *e, uint32_t i, struct ioc_worker **out) {

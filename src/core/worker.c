@@ -336,12 +336,16 @@ static bool spin(struct ioc_worker *w, struct ioc_pkt *out) {
 /* ---- the thread ------------------------------------------------------------------------------ */
 void ioc_worker_drain(struct ioc_worker *w) {
     struct ioc_pkt p;
+    bool moved = false;
     ioc_acct_flush(w);
     while (lifo_take(w, &p) || ioc_local_pop(w, &p)) {
         if (ioc_inject_push(w->e, &p) != 0) ioc_dispatch(w, &p); /* no memory: run it */
+        else moved = true;
     }
     ioc_acct_flush(w);
-    ioc_notify(w->e);
+    /* Only when we handed packets on: waking a parked peer for nothing
+     * would also restart its keep-alive (retirement took 2x keep-alive). */
+    if (moved) ioc_notify(w->e);
 }
 
 /* The monitor asked for `excess` workers to stand down (runnable above the
