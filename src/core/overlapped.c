@@ -9,7 +9,8 @@
  * an overlapped allocated on a worker is mallocx(size, 0): jemalloc's
  * thread-cache fast path, with the worker's own automatic tcache filling from
  * the engine's arena. Host threads allocate with MALLOCX_ARENA(arena) through
- * their own automatic tcache. Frees are dallocx(p, 0) on any thread.
+ * their own automatic tcache. Frees are sdallocx(p, size, 0) on any thread
+ * (sized: jemalloc skips the size-class lookup).
  *
  * Arenas are never destroyed: engine destroy returns its arena to the pool
  * for the next engine. That is what makes the fast path safe. Binding a
@@ -51,6 +52,7 @@ struct ioc_ovh {
     uint32_t magic;
     uint32_t flags;
     iocomp_engine *engine;
+    size_t size; /* allocated ones: for sized deallocation */
 };
 _Static_assert(sizeof(struct ioc_ovh) <= IOCOMP_OVERLAPPED_HEADER_SIZE, "header fits");
 
@@ -140,11 +142,13 @@ static void *raw_alloc(iocomp_engine *e, size_t size) {
 #endif
 }
 
-static void raw_free(void *p) {
+/* Sized deallocation: jemalloc skips looking the size class up. */
+static void raw_free(void *p, size_t size) {
 #if defined(IOCOMP_SANITIZER_BUILD)
+    (void)size;
     free(p);
 #else
-    dallocx(p, 0);
+    sdallocx(p, size, 0);
 #endif
 }
 
@@ -167,10 +171,11 @@ IOCOMP_API int iocomp_overlapped_alloc(iocomp_engine *e, iocomp_overlapped **out
     o->magic = OV_MAGIC;
     o->flags = OVF_ALLOCATED;
     o->engine = e;
+    o->size = size;
     int r = run_init(e, ov);
     if (r < 0) {
         o->magic = OV_MAGIC_FREED;
-        raw_free(ov);
+        raw_free(ov, size);
         return r;
     }
     *out = ov;
@@ -187,7 +192,7 @@ IOCOMP_API void iocomp_overlapped_free(iocomp_overlapped *ov) {
         abort();
     }
     o->magic = OV_MAGIC_FREED;
-    raw_free(ov);
+    raw_free(ov, o->size);
 }
 
 IOCOMP_API int iocomp_overlapped_init(iocomp_engine *e, iocomp_overlapped *ov) {
