@@ -75,6 +75,7 @@
 #include "core/internal.h"
 
 #define MON_SAMPLE_NS 400000u
+#define MON_SLOW_NS 2000000u
 #define MON_IDLE_SLEEP_NS 100000000u
 
 static int worker_slot_init(iocomp_engine *e, uint32_t i, struct ioc_worker **out) {
@@ -315,7 +316,13 @@ static void *monitor_main(void *arg) {
             idle_samples = 0;
             continue;
         }
-        struct timespec ts = {0, MON_SAMPLE_NS};
+        /* At max there is nobody to inject: sample every 2 ms (the safety-net
+         * wake-up, standing down and the longest-callback figure still run,
+         * 5x less often). Every 0.4 ms preempts a saturated 2-vCPU pool for
+         * nothing: fib(32) at min = max = 2 ran about 5% faster with no
+         * monitor at all. */
+        bool at_max = ioc_load(&e->live, IOC_RELAXED) >= ioc_load(&e->max_threads, IOC_RELAXED);
+        struct timespec ts = {0, at_max ? MON_SLOW_NS : MON_SAMPLE_NS};
         nanosleep(&ts, NULL);
     }
     return NULL;
