@@ -16,6 +16,7 @@
 #ifndef IOCOMP_BENCH_UTIL_H
 #define IOCOMP_BENCH_UTIL_H
 
+#include <iocomp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,6 +131,23 @@ static inline unsigned long bu_parse_ul(const char *s, const char *what) {
             exit(1);                                                                     \
         }                                                                                \
     } while (0)
+
+/* An engine of exactly `workers` threads (min = max) with one port. */
+static inline void bu_engine_open(uint32_t workers, iocomp_complete_cb cb, iocomp_engine **e,
+                                  iocomp_port_t *port) {
+    iocomp_config cfg;
+    iocomp_config_init(&cfg);
+    cfg.min_threads = cfg.max_threads = workers;
+    cfg.on_complete = cb;
+    BU_CHECK(iocomp_engine_create(&cfg, e));
+    BU_CHECK(iocomp_port_create(*e, port));
+}
+
+static inline void bu_engine_close(iocomp_engine **e, iocomp_port_t port) {
+    BU_CHECK(iocomp_port_close(*e, port));
+    BU_CHECK(iocomp_engine_destroy(*e));
+    *e = NULL;
+}
 
 #ifdef __cplusplus
 }

@@ -200,20 +200,8 @@ static const sched_bench benches[] = {
 };
 #define NBENCH (sizeof benches / sizeof benches[0])
 
-static void engine_open(uint32_t workers) {
-    iocomp_config cfg;
-    iocomp_config_init(&cfg);
-    cfg.min_threads = cfg.max_threads = workers;
-    cfg.on_complete = dispatch;
-    BU_CHECK(iocomp_engine_create(&cfg, &eng));
-    BU_CHECK(iocomp_port_create(eng, &port));
-}
-
-static void engine_close(void) {
-    BU_CHECK(iocomp_port_close(eng, port));
-    BU_CHECK(iocomp_engine_destroy(eng));
-    eng = NULL;
-}
+static void engine_open(uint32_t workers) { bu_engine_open(workers, dispatch, &eng, &port); }
+static void engine_close(void) { bu_engine_close(&eng, port); }
 
 /* --- Google Benchmark mode --------------------------------------------------------------- */
 static void bm_sched(gb_state *st, void *arg) {
