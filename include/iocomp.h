@@ -194,9 +194,10 @@ IOCOMP_API int iocomp_engine_create(const iocomp_config *cfg, iocomp_engine **ou
 /*
  * Closes every port (as iocomp_port_close(), so every accepted request gets
  * its completion first), stops and joins every worker and frees the engine.
- * Overlapped allocated from the engine and not yet freed stay valid; they
- * may be freed with iocomp_overlapped_free() later, and the engine's heap
- * goes away with the last of them.
+ * Overlapped allocated from the engine and not yet freed stay valid and
+ * may be freed with iocomp_overlapped_free() later: the engine's jemalloc
+ * arena is never destroyed, it goes back to a process-wide pool for the
+ * next engine.
  * Thread: any thread that is not one of this engine's workers, and no other
  * call on this engine may run concurrently or after it returns 0.
  * Errors: -EINVAL e NULL;

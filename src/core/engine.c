@@ -8,8 +8,8 @@
  *      a timeout returns -ETIMEDOUT with the engine alive but closed;
  *   4. stop: the monitor, then the workers (they see `stopping` and exit);
  *      all are joined;
- *   5. release the overlapped heap (freed now or orphaned until the last
- *      overlapped is freed), then everything else.
+ *   5. release the overlapped heap (its arena goes back to the pool, so
+ *      overlapped still alive stay valid), then everything else.
  */
 #include <errno.h>
 #include <stdlib.h>
