@@ -134,6 +134,10 @@ struct ioc_port {
      * use; in - out (plus the workers' unflushed counts) is in flight. */
     alignas(IOC_CACHELINE) ioc_atomic(uint64_t) count_in;
     alignas(IOC_CACHELINE) ioc_atomic(uint64_t) count_out;
+    /* Packets accepted from host threads: written only under the engine's
+     * inject lock (a plain store of load + 1), read by closers after they
+     * took and released that lock once (port.c). */
+    ioc_atomic(uint64_t) count_host;
     /* generation << 32 | state. Submitters read it after counting themselves
      * in; close writes it (port.c). */
     alignas(IOC_CACHELINE) ioc_atomic(uint64_t) ctl;
@@ -268,6 +272,8 @@ bool ioc_local_push(struct ioc_worker *w, const struct ioc_pkt *p);
 bool ioc_local_pop(struct ioc_worker *w, struct ioc_pkt *out);
 unsigned ioc_ring_take(struct ck_ring *r, struct ioc_pkt *buf, struct ioc_pkt *out, unsigned max, unsigned share);
 int ioc_inject_push(iocomp_engine *e, const struct ioc_pkt *p);
+int ioc_inject_post(iocomp_engine *e, struct ioc_port *port, uint32_t gen, const struct ioc_pkt *p);
+void ioc_inject_barrier(iocomp_engine *e);
 unsigned ioc_inject_take(iocomp_engine *e, struct ioc_pkt *out, unsigned max, unsigned share, uint32_t tick);
 unsigned ioc_queue_capacity(unsigned requested, unsigned dflt);
 bool ioc_inject_nonempty(iocomp_engine *e);

@@ -19,13 +19,14 @@
  * into slot->count_in; workers into their own acct_in/acct_out words
  * (worker.c, A1-A5). The closer's total is never below the truth.
  *
- * Accept vs close (the Dekker pair that makes "after close returns, nothing
- * more is accepted or runs" hold):
- *     submitter: in += 1 (seq_cst) ; read ctl (seq_cst) ; OPEN? accept : undo
- *     closer:    ctl := CLOSING (seq_cst RMW) ; read every acct and count
- * Either the submitter sees CLOSING and undoes (a host thread by counting
- * the packet out, a worker by lowering its own in), or the closer's reads see
- * the packet. After CLOSING, the in-flight total only falls. One exception
+ * Accept vs close (what makes "after close returns, nothing more is
+ * accepted or runs" hold). For a worker, a Dekker pair:
+ *     worker: acct_in += 1 (seq_cst store) ; read ctl (seq_cst) ; OPEN? accept : undo
+ *     closer: ctl := CLOSING (seq_cst RMW) ; read every acct and count
+ * Either the worker sees CLOSING and lowers its in again, or the closer's
+ * reads see the packet. A host thread decides and counts (count_host) under
+ * the inject lock, and the closer takes and releases that lock once after
+ * CLOSING (queue.c: ioc_inject_post, ioc_inject_barrier). After CLOSING, the in-flight total only falls. One exception
  * needs no Dekker pair: a worker posting from a callback of the same port
  * (the closer waits for that callback, whose release of its out count
  * publishes the in; see iocomp_post). Such a post may still be accepted
@@ -138,6 +139,7 @@ static int64_t port_inflight(iocomp_engine *e, struct ioc_port *p, bool *referen
         }
     }
     in += ioc_load(&p->count_in, IOC_SEQ_CST);
+    in += ioc_load(&p->count_host, IOC_ACQUIRE); /* after ioc_inject_barrier (close_slot) */
     if (referenced) *referenced = ref;
     return (int64_t)(in - out);
 }
@@ -271,17 +273,8 @@ IOCOMP_API int iocomp_post(iocomp_engine *e, iocomp_port_t port, int32_t status,
         return 0;
     }
 
-    ioc_fetch_add(&p->count_in, 1, IOC_SEQ_CST);
-    uint64_t c = ioc_load(&p->ctl, IOC_SEQ_CST);
-    if (ioc_unlikely(ctl_gen(c) != h_gen(port) || ctl_state(c) != P_OPEN)) {
-        ioc_fetch_add(&p->count_out, 1, IOC_SEQ_CST); /* refused: counted out again */
-        return ctl_gen(c) == h_gen(port) && ctl_state(c) == P_CLOSING ? -ESHUTDOWN : -EBADF;
-    }
-    r = ioc_inject_push(e, &pkt);
-    if (ioc_unlikely(r < 0)) {
-        ioc_fetch_add(&p->count_out, 1, IOC_SEQ_CST);
-        return r;
-    }
+    r = ioc_inject_post(e, p, h_gen(port), &pkt);
+    if (ioc_unlikely(r < 0)) return r;
     ioc_notify(e);
     return 0;
 }
@@ -385,6 +378,7 @@ static int close_slot(iocomp_engine *e, iocomp_port_t h, struct ioc_port *p, uin
     /* Closer half of the accept/close Dekker pair. */
     if (!ioc_cas(&p->ctl, &open, mk_ctl(h_gen(h), P_CLOSING), IOC_SEQ_CST, IOC_SEQ_CST)) return -EBADF;
     ioc_fetch_sub(&e->ports_open, 1, IOC_RELAXED);
+    ioc_inject_barrier(e); /* host posters decide under the inject lock (queue.c) */
     unbind_port(e, h);
     /* Cancellation of in-flight I/O belongs here once backends exist
      * (src/backends/backend.h): posted packets are already complete. */

@@ -227,6 +227,39 @@ int ioc_inject_push(iocomp_engine *e, const struct ioc_pkt *p) {
 }
 
 /*
+ * A host thread's post: the accept/close decision and the count are made
+ * under the inject lock, so the poster needs no locked RMW of its own for
+ * them. The closer pairs with it through ioc_inject_barrier(): it marks the
+ * port CLOSING, then takes and releases the lock once. A poster whose
+ * critical section came first is counted (the lock orders it before the
+ * closer's reads); one that comes after sees CLOSING (the closer's CAS
+ * happened before its lock). Returns 0, -EBADF, -ESHUTDOWN or -ENOMEM.
+ */
+int ioc_inject_post(iocomp_engine *e, struct ioc_port *port, uint32_t gen, const struct ioc_pkt *p) {
+    struct ioc_inject *q = &e->inj;
+    int r = 0;
+    pthread_mutex_lock(&q->lock);
+    uint64_t c = ioc_load(&port->ctl, IOC_ACQUIRE);
+    if (ioc_unlikely((uint32_t)(c >> 32) != gen || (uint32_t)c != P_OPEN)) {
+        r = (uint32_t)(c >> 32) == gen && (uint32_t)c == P_CLOSING ? -ESHUTDOWN : -EBADF;
+    } else {
+        ioc_tsan_release(&q->ring);
+        if (!ck_ring_enqueue_spmc_pkt(&q->ring, q->buf, (struct ioc_pkt *)p)) r = ovf_push(e, p);
+        if (r == 0) {
+            ioc_owner_inc(&port->count_host, 1); /* one writer at a time: the lock holder */
+            ioc_owner_inc(&q->posts, 1);
+        }
+    }
+    pthread_mutex_unlock(&q->lock);
+    return r;
+}
+
+void ioc_inject_barrier(iocomp_engine *e) {
+    pthread_mutex_lock(&e->inj.lock);
+    pthread_mutex_unlock(&e->inj.lock);
+}
+
+/*
  * Consumers take from the ring first, but every 8th take from a non-empty
  * overflow list goes to the list first, so packets that overflowed are not
  * starved by a ring that producers keep refilling. There is no FIFO promise
