@@ -10,16 +10,13 @@
 #define N 100
 #define KEY_BLOCK 0xb10cu
 
-static atomic_int release_flag;
-static atomic_uint_fast64_t entered;
+static struct test_gate gate;
 static struct test_once once;
 
 static void cb(void *ctx, int32_t status, uint32_t bytes, iocomp_overlapped *ov, uintptr_t key) {
     (void)ctx, (void)status, (void)bytes, (void)ov;
     if (key == KEY_BLOCK) {
-        atomic_fetch_add(&entered, 1);
-        while (!atomic_load(&release_flag))
-            test_sleep_us(500);
+        test_gate_wait(&gate, 500);
         return;
     }
     test_once_hit(&once, key);
@@ -41,7 +38,7 @@ int main(void) {
     uint32_t open0 = test_stats(e).ports_open;
 
     CHECK_OK(iocomp_post(e, p, 0, 0, NULL, KEY_BLOCK));
-    TEST_WAIT_COUNT(&entered, 1, 5000);
+    TEST_WAIT_COUNT(&gate.entered, 1, 5000);
     for (uintptr_t i = 0; i < N; i++)
         CHECK_OK(iocomp_post(e, p, 0, 0, NULL, i));
 
@@ -55,7 +52,7 @@ int main(void) {
     CHECK_EQ(iocomp_post(e, p, 0, 0, NULL, 0), -ESHUTDOWN);
 
     /* The other worker delivered the rest meanwhile, or will. */
-    atomic_store(&release_flag, 1);
+    test_gate_open(&gate);
     TEST_WAIT_COUNT(&once.total, N, 5000);
     test_sleep_us(10000);
     test_once_check(&once, "close_timeout");

@@ -10,16 +10,13 @@
 #define N 200
 #define KEY_BLOCK 0xb10cu
 
-static atomic_int release_flag;
-static atomic_uint_fast64_t entered;
+static struct test_gate gate;
 static struct test_once once;
 
 static void cb(void *ctx, int32_t status, uint32_t bytes, iocomp_overlapped *ov, uintptr_t key) {
     (void)ctx, (void)status, (void)bytes, (void)ov;
     if (key == KEY_BLOCK) {
-        atomic_fetch_add(&entered, 1);
-        while (!atomic_load(&release_flag))
-            test_sleep_us(500);
+        test_gate_wait(&gate, 500);
         return;
     }
     test_once_hit(&once, key);
@@ -40,7 +37,7 @@ int main(void) {
     CHECK_OK(iocomp_port_create(e, &p));
 
     CHECK_OK(iocomp_post(e, p, 0, 0, NULL, KEY_BLOCK));
-    TEST_WAIT_COUNT(&entered, 1, 5000);
+    TEST_WAIT_COUNT(&gate.entered, 1, 5000);
     for (uintptr_t i = 0; i < N; i++)
         CHECK_OK(iocomp_post(e, i % 2 ? p : IOCOMP_DEFAULT_PORT, 0, 0, NULL, i));
 
@@ -56,7 +53,7 @@ int main(void) {
     CHECK_EQ(iocomp_port_create(e, &q), -ESHUTDOWN);
     CHECK(atomic_load(&once.total) < N); /* the only worker is still blocked */
 
-    atomic_store(&release_flag, 1);
+    test_gate_open(&gate);
     TEST_WAIT_COUNT(&once.total, N, 5000);
     CHECK_OK(iocomp_engine_destroy(e));
     test_once_check(&once, "destroy_timeout");

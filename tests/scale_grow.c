@@ -9,16 +9,13 @@
 #define KEY_BLOCK UINTPTR_MAX
 #define N 100
 
-static atomic_int release_flag;
-static atomic_uint_fast64_t entered;
+static struct test_gate gate;
 static struct test_once once;
 
 static void cb(void *ctx, int32_t status, uint32_t bytes, iocomp_overlapped *ov, uintptr_t key) {
     (void)ctx, (void)status, (void)bytes, (void)ov;
     if (key == KEY_BLOCK) {
-        atomic_fetch_add(&entered, 1);
-        while (!atomic_load(&release_flag))
-            test_sleep_us(200);
+        test_gate_wait(&gate, 200);
         return;
     }
     test_once_hit(&once, key);
@@ -32,7 +29,7 @@ int main(void) {
 
     /* One worker, blocked; work waits behind it. */
     CHECK_OK(iocomp_post(e, IOCOMP_DEFAULT_PORT, 0, 0, NULL, KEY_BLOCK));
-    TEST_WAIT_COUNT(&entered, 1, 5000);
+    TEST_WAIT_COUNT(&gate.entered, 1, 5000);
     uint64_t t0 = test_now_ns();
     for (uintptr_t i = 0; i < N; i++)
         CHECK_OK(iocomp_post(e, IOCOMP_DEFAULT_PORT, 0, 0, NULL, i));
@@ -47,16 +44,16 @@ int main(void) {
     CHECK_OK(iocomp_post(e, IOCOMP_DEFAULT_PORT, 0, 0, NULL, KEY_BLOCK));
     CHECK_OK(iocomp_post(e, IOCOMP_DEFAULT_PORT, 0, 0, NULL, KEY_BLOCK));
     CHECK_OK(iocomp_post(e, IOCOMP_DEFAULT_PORT, 0, 0, NULL, KEY_BLOCK)); /* one more than max */
-    TEST_WAIT_COUNT(&entered, 3, 2000);
+    TEST_WAIT_COUNT(&gate.entered, 3, 2000);
     test_sleep_us(50000);
-    CHECK_EQ(atomic_load(&entered), 3);
+    CHECK_EQ(atomic_load(&gate.entered), 3);
     CHECK(test_stats(e).threads_live <= 3);
     uint32_t avail;
     CHECK_OK(iocomp_get_available_threads(e, &avail));
     CHECK_EQ(avail, 0);
 
-    atomic_store(&release_flag, 1);
-    TEST_WAIT_COUNT(&entered, 4, 5000);
+    test_gate_open(&gate);
+    TEST_WAIT_COUNT(&gate.entered, 4, 5000);
     CHECK_OK(iocomp_engine_destroy(e));
     test_once_check(&once, "scale_grow");
     test_once_free(&once);

@@ -266,6 +266,22 @@ struct test_baseline {
     int fds;
 };
 
+/* A gate for callbacks that must block until the test lets them go:
+ * test_gate_wait() counts the caller in `entered`, then waits (polling
+ * every poll_us) until test_gate_open(). */
+struct test_gate {
+    atomic_int open;
+    atomic_uint_fast64_t entered;
+};
+
+static inline void test_gate_wait(struct test_gate *g, unsigned poll_us) {
+    atomic_fetch_add(&g->entered, 1);
+    while (!atomic_load(&g->open))
+        test_sleep_us(poll_us);
+}
+
+static inline void test_gate_open(struct test_gate *g) { atomic_store(&g->open, 1); }
+
 static inline int test_count_dir(const char *path) {
     DIR *d = opendir(path);
     CHECK(d != NULL);
