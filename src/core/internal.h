@@ -103,7 +103,6 @@ struct ioc_worker {
     uint32_t frames[IOC_MAX_NEST]; /* their port slot indexes */
     uint32_t probe_victim;         /* LIFO steal probe (worker.c) */
     uint64_t probe_seq;
-    bool spinning;
     uint64_t idle_since; /* ns when it last ran out of work (worker.c, adaptive spin) */
     uint64_t gap_avg;    /* moving average of idle gaps, ns */
     bool retiring; /* won the retire CAS (scale.c) */
@@ -292,7 +291,7 @@ bool ioc_work_visible(iocomp_engine *e);  /* any packet anywhere? */
 /* worker.c */
 void *ioc_worker_main(void *arg);
 void ioc_lifo_put(struct ioc_worker *w, const struct ioc_pkt *p);
-bool ioc_find_work(struct ioc_worker *w, struct ioc_pkt *out, bool for_close);
+bool ioc_find_work(struct ioc_worker *w, struct ioc_pkt *out);
 void ioc_dispatch(struct ioc_worker *w, const struct ioc_pkt *p);
 void ioc_acct_flush(struct ioc_worker *w);
 void ioc_acct_switch(struct ioc_worker *w, uint32_t idx1);

@@ -314,7 +314,7 @@ static int wait_drained(iocomp_engine *e, struct ioc_port *p, uint64_t deadline)
             break;
         }
         struct ioc_pkt k;
-        if (w && ioc_find_work(w, &k, true)) {
+        if (w && ioc_find_work(w, &k)) {
             round = 0;
             if (k.port_idx == p->idx) {
                 ioc_dispatch(w, &k); /* nested: this port's packet, exactly once */

@@ -13,6 +13,7 @@ IOCOMP_API int iocomp_get_stats(iocomp_engine *e, iocomp_stats *out) {
     if (!e || !out) return -EINVAL;
     memset(out, 0, sizeof *out);
     uint32_t n = ioc_load(&e->nslots, IOC_ACQUIRE);
+    uint64_t now = ioc_now_ns();
     for (uint32_t i = 0; i < n; i++) {
         struct ioc_worker *w = ioc_load(&e->workers[i], IOC_ACQUIRE);
         if (!w) continue;
@@ -22,8 +23,17 @@ IOCOMP_API int iocomp_get_stats(iocomp_engine *e, iocomp_stats *out) {
         out->stolen += ioc_load(&w->st.stolen, IOC_RELAXED);
         out->inject_batches += ioc_load(&w->st.inject_batches, IOC_RELAXED);
         out->parks += ioc_load(&w->st.parks, IOC_RELAXED);
-        if (ioc_load(&w->state, IOC_RELAXED) == W_RUNNING && (ioc_load(&w->cb_seq, IOC_RELAXED) & 1))
-            out->threads_busy++;
+        uint64_t seq = ioc_load(&w->cb_seq, IOC_RELAXED);
+        if (ioc_load(&w->state, IOC_RELAXED) != W_RUNNING || !(seq & 1)) continue;
+        out->threads_busy++;
+        /* The oldest running callback, as the monitor sees it. */
+        if (seq != ioc_load(&e->mon_seq[i], IOC_RELAXED)) continue;
+        uint64_t since = ioc_load(&e->mon_since[i], IOC_RELAXED);
+        uint64_t age = now > since ? (now - since) / 1000u : 0;
+        if (age >= out->longest_callback_us) {
+            out->longest_callback_us = age;
+            out->longest_callback_tid = ioc_load(&w->tid, IOC_RELAXED);
+        }
     }
     out->posts_remote = ioc_load(&e->inj.posts, IOC_RELAXED);
     out->overflows = ioc_load(&e->inj.ovf_total, IOC_RELAXED);
@@ -40,18 +50,5 @@ IOCOMP_API int iocomp_get_stats(iocomp_engine *e, iocomp_stats *out) {
     out->inject_to_run_ns_max = ioc_load(&e->inj_run_max, IOC_RELAXED);
     out->inject_to_run_ns_total = ioc_load(&e->inj_run_total, IOC_RELAXED);
     out->inject_to_run_count = ioc_load(&e->inj_run_count, IOC_RELAXED);
-    uint64_t now = ioc_now_ns();
-    for (uint32_t i = 0; i < n; i++) { /* the oldest running callback, as the monitor sees it */
-        struct ioc_worker *w = ioc_load(&e->workers[i], IOC_ACQUIRE);
-        if (!w || ioc_load(&w->state, IOC_RELAXED) != W_RUNNING) continue;
-        uint64_t seq = ioc_load(&w->cb_seq, IOC_RELAXED);
-        if (!(seq & 1) || seq != ioc_load(&e->mon_seq[i], IOC_RELAXED)) continue;
-        uint64_t since = ioc_load(&e->mon_since[i], IOC_RELAXED);
-        uint64_t age = now > since ? (now - since) / 1000u : 0;
-        if (age >= out->longest_callback_us) {
-            out->longest_callback_us = age;
-            out->longest_callback_tid = ioc_load(&w->tid, IOC_RELAXED);
-        }
-    }
     return 0;
 }

@@ -231,8 +231,7 @@ static bool steal(struct ioc_worker *w, struct ioc_pkt *out) {
     return false;
 }
 
-bool ioc_find_work(struct ioc_worker *w, struct ioc_pkt *out, bool for_close) {
-    (void)for_close;
+bool ioc_find_work(struct ioc_worker *w, struct ioc_pkt *out) {
     if (ioc_unlikely(++w->tick % 61 == 0) && take_inject(w, out)) return true;
     if (w->lifo_streak < LIFO_MAX) {
         if (lifo_take(w, out)) {
@@ -306,7 +305,7 @@ static bool spin(struct ioc_worker *w, struct ioc_pkt *out) {
     bool found = false;
     uint64_t start = ioc_now_ns();
     for (uint32_t i = 0;; i++) {
-        if (ioc_find_work(w, out, false)) {
+        if (ioc_find_work(w, out)) {
             found = true;
             break;
         }
@@ -376,7 +375,7 @@ void *ioc_worker_main(void *arg) {
     ioc_heap_worker_init(w);
     for (;;) {
         struct ioc_pkt p;
-        if (ioc_find_work(w, &p, false)) {
+        if (ioc_find_work(w, &p)) {
             ioc_dispatch(w, &p);
             /* One relaxed load of a line the monitor writes only when the
              * value changes. */
