@@ -67,7 +67,7 @@ static void wake_cb(void *ctx, int32_t status, uint32_t bytes, iocomp_overlapped
     atomic_store_explicit(&sh.done_seq, bytes + 1, memory_order_release);
 }
 
-static void iocomp_send(uint32_t i) {
+static void wake_send(uint32_t i) {
     uint64_t t = bu_now_ns();
     int rc = iocomp_post(eng, port, 0, i, NULL, (uintptr_t)t);
     if (rc < 0) {
@@ -206,7 +206,7 @@ int main(int argc, char **argv) {
 
         iocomp_stats s0, s1;
         iocomp_get_stats(eng, &s0);
-        phase_result io = run_phase(iocomp_send, spacing, n, warm);
+        phase_result io = run_phase(wake_send, spacing, n, warm);
         iocomp_get_stats(eng, &s1);
         phase_result fx = run_phase(futex_send, spacing, n, warm);
 

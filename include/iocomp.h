@@ -28,6 +28,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -139,6 +141,15 @@ typedef struct iocomp_config {
     /* A worker above min_threads that stays parked this long exits, in ms.
      * 0: 5000. */
     uint32_t keep_alive_ms;
+    /* The I/O backend: "uring", "epoll", or NULL for the default (the
+     * IOCOMP_BACKEND environment variable if set, else io_uring when the
+     * probe at creation passes, else epoll). A backend that is named here or
+     * in IOCOMP_BACKEND and cannot start fails iocomp_engine_create(). */
+    const char *backend;
+    /* io_uring: submission queue entries per worker ring (rounded up to a
+     * power of two, at least 4; the completion queue is twice that). 0: 256.
+     * Small values exercise SQ-full and CQ-overflow handling. */
+    uint32_t ring_entries;
 } iocomp_config;
 
 /* Completion statistics, summed over workers without locks (each figure is
@@ -173,6 +184,15 @@ typedef struct iocomp_stats {
      * and the worker's kernel thread id; 0 and 0 if none runs. */
     uint64_t longest_callback_us;
     int32_t longest_callback_tid;
+    /* I/O (backends). */
+    uint64_t io_submitted;     /* requests accepted by iocomp_read() & co. */
+    uint64_t io_inline;        /* of which completed inline (skip-on-success) */
+    uint64_t io_cancels;       /* cancellations asked of the backend */
+    uint64_t io_sq_full;       /* io_uring: SQ found full, submitted to make room */
+    uint64_t io_cq_overflow;   /* io_uring: CQ overflowed into the kernel (NODROP) */
+    uint64_t io_cq_dropped;    /* io_uring: CQEs the kernel dropped (-EBADR): must be 0 */
+    uint64_t io_rescued;       /* completions reaped from a stuck worker's ring by another thread */
+    uint64_t io_eintr;         /* system calls retried after EINTR */
 } iocomp_stats;
 
 /* Fills *cfg with the defaults above (every field 0 or NULL). Any thread. */
@@ -249,12 +269,15 @@ IOCOMP_API int iocomp_port_close(iocomp_engine *e, iocomp_port_t port);
  * Thread: any.
  * Errors: -EINVAL e NULL; -EBADF fd is not an open descriptor, or port is
  *         unknown, stale or closing; -EEXIST fd is already bound (to this or
- *         another port); -ENOMEM out of memory.
+ *         another port); -ENOMEM out of memory; -ERANGE fd >= 2^20.
+ * A port's close unbinds its descriptors and cancels their requests.
  */
 IOCOMP_API int iocomp_bind(iocomp_engine *e, iocomp_port_t port, int fd, uintptr_t key);
 
 /*
- * Removes fd's binding. Requests already accepted on it still complete.
+ * Removes fd's binding and cancels the requests pending on it: each still
+ * completes exactly once (-ECANCELED, or its own result if it finished
+ * first). Descriptors above 2^20 cannot be bound (-EBADF).
  * Thread: any. Errors: -EINVAL e NULL; -ENOENT fd is not bound.
  */
 IOCOMP_API int iocomp_unbind(iocomp_engine *e, int fd);
@@ -344,6 +367,124 @@ IOCOMP_API int iocomp_overlapped_init(iocomp_engine *e, iocomp_overlapped *ov);
 static inline void *iocomp_overlapped_ext(iocomp_overlapped *ov) {
     return (void *)((unsigned char *)ov + IOCOMP_OVERLAPPED_HEADER_SIZE);
 }
+
+/* ==== Asynchronous I/O ====================================================
+ *
+ * Every operation below works on a descriptor bound to a port
+ * (iocomp_bind()); its completion goes to that port with the binding's key.
+ * The overlapped must belong to the engine (iocomp_overlapped_alloc() or
+ * iocomp_overlapped_init()); iocomp keeps the request's state in its header.
+ *
+ * Return values, the same for every operation:
+ *   0               accepted: exactly one completion follows, on a worker
+ *                   thread, through the completion manager, with
+ *                   status 0 and bytes = the result (bytes transferred, the
+ *                   new descriptor for accept, revents for poll), or
+ *                   status -errno from the kernel (bytes 0), -ECANCELED when
+ *                   cancelled (by iocomp_cancel(), iocomp_cancel_fd(),
+ *                   iocomp_unbind() or the port's close).
+ *   IOCOMP_INLINE   (1) only on a descriptor with iocomp_set_skip_on_success():
+ *                   the operation finished at once and no completion follows;
+ *                   its result is in iocomp_overlapped_result().
+ *   negative        refused; nothing was started and no completion follows:
+ *     -EINVAL   e, ov or a required pointer NULL, ov not an overlapped of e,
+ *               len above INT32_MAX, iovcnt 0 or above IOV_MAX, bad flags;
+ *     -EBADF    fd not bound to a port of e (never bound, unbound, or its
+ *               port closed);
+ *     -EBUSY    ov is in flight (submitted and its callback has not started);
+ *     -ESHUTDOWN the port is closing;
+ *     -ENOTCONN no completion manager is installed;
+ *     -ENOMEM   out of memory.
+ *
+ * Thread: any (host threads and callbacks alike). A callback that submits
+ * goes through its worker's own ring (io_uring) without a lock on the fast
+ * path. Memory: the buffers, iovec arrays, msghdr and sockaddr passed stay
+ * the caller's but must stay valid and untouched until the completion's
+ * callback starts (or the call returned IOCOMP_INLINE or an error); ov is
+ * iocomp's over the same span.
+ *
+ * Descriptors: the backend may set O_NONBLOCK on a socket or pipe (epoll
+ * needs it). Closing a descriptor with close() while a request on it is
+ * pending does not end the request (io_uring holds its own reference to the
+ * file; epoll simply never reports it again): it completes when cancelled,
+ * unbound or when its port closes. iocomp_close_fd() does all of that.
+ */
+#define IOCOMP_INLINE 1
+
+/* pread / pwrite at `off` (regular files, block devices; -1: the file
+ * position, for pipes and sockets). Short transfers are reported as such. */
+IOCOMP_API int iocomp_read(iocomp_engine *e, int fd, void *buf, uint32_t len, int64_t off,
+                           iocomp_overlapped *ov);
+IOCOMP_API int iocomp_write(iocomp_engine *e, int fd, const void *buf, uint32_t len, int64_t off,
+                            iocomp_overlapped *ov);
+IOCOMP_API int iocomp_readv(iocomp_engine *e, int fd, const struct iovec *iov, uint32_t iovcnt,
+                            int64_t off, iocomp_overlapped *ov);
+IOCOMP_API int iocomp_writev(iocomp_engine *e, int fd, const struct iovec *iov, uint32_t iovcnt,
+                             int64_t off, iocomp_overlapped *ov);
+/* Sockets. flags: MSG_* as for recv(2)/send(2); MSG_NOSIGNAL is always added
+ * to sends. */
+IOCOMP_API int iocomp_recv(iocomp_engine *e, int fd, void *buf, uint32_t len, int flags,
+                           iocomp_overlapped *ov);
+IOCOMP_API int iocomp_send(iocomp_engine *e, int fd, const void *buf, uint32_t len, int flags,
+                           iocomp_overlapped *ov);
+IOCOMP_API int iocomp_recvmsg(iocomp_engine *e, int fd, struct msghdr *msg, int flags,
+                              iocomp_overlapped *ov);
+IOCOMP_API int iocomp_sendmsg(iocomp_engine *e, int fd, const struct msghdr *msg, int flags,
+                              iocomp_overlapped *ov);
+/* accept4(2) on a listening socket: the completion's bytes is the new
+ * descriptor (not bound; the callback owns it). addr/addrlen may be NULL.
+ * flags: SOCK_NONBLOCK | SOCK_CLOEXEC. */
+IOCOMP_API int iocomp_accept(iocomp_engine *e, int fd, struct sockaddr *addr, socklen_t *addrlen,
+                             int flags, iocomp_overlapped *ov);
+/* connect(2): status 0 once connected, or -ECONNREFUSED & co. */
+IOCOMP_API int iocomp_connect(iocomp_engine *e, int fd, const struct sockaddr *addr, socklen_t addrlen,
+                              iocomp_overlapped *ov);
+/* Readiness: completes once any of `events` (POLLIN, POLLOUT, ...) holds;
+ * bytes = the revents mask. */
+IOCOMP_API int iocomp_poll(iocomp_engine *e, int fd, uint32_t events, iocomp_overlapped *ov);
+/* fsync(2), or fdatasync(2) with IOCOMP_FSYNC_DATASYNC. */
+#define IOCOMP_FSYNC_DATASYNC 1u
+IOCOMP_API int iocomp_fsync(iocomp_engine *e, int fd, unsigned flags, iocomp_overlapped *ov);
+/* A timer on a port (no descriptor): completes with status 0 after `ns`
+ * nanoseconds, or at CLOCK_MONOTONIC time `ns` with IOCOMP_TIMER_ABS
+ * (a time already past completes at once). key is the completion key. */
+#define IOCOMP_TIMER_ABS 1u
+IOCOMP_API int iocomp_timer(iocomp_engine *e, iocomp_port_t port, uintptr_t key, uint64_t ns,
+                            unsigned flags, iocomp_overlapped *ov);
+
+/*
+ * Cancels the request in flight on ov (CancelIoEx with an overlapped). The
+ * request still completes exactly once: with -ECANCELED, or with its own
+ * result if it finished first.
+ * Thread: any (a callback too). Errors: -EINVAL e or ov NULL or not of e;
+ * -ENOENT nothing in flight on ov (never submitted, or already completed).
+ */
+IOCOMP_API int iocomp_cancel(iocomp_engine *e, iocomp_overlapped *ov);
+/*
+ * Cancels every request in flight on fd (CancelIoEx with no overlapped);
+ * returns how many were asked to cancel (0 if none). Each still completes
+ * exactly once. Thread: any. Errors: -EINVAL e NULL; -EBADF fd < 0.
+ */
+IOCOMP_API int iocomp_cancel_fd(iocomp_engine *e, int fd);
+/*
+ * From now on, operations on fd that finish at once return IOCOMP_INLINE and
+ * queue no completion (FILE_SKIP_COMPLETION_PORT_ON_SUCCESS). Cannot be
+ * cleared; it ends with the binding. Thread: any.
+ * Errors: -EINVAL e NULL; -EBADF fd not bound.
+ */
+IOCOMP_API int iocomp_set_skip_on_success(iocomp_engine *e, int fd);
+/* The result of a request that returned IOCOMP_INLINE: its status (0 or
+ * -errno), with the bytes in *bytes (may be NULL). */
+IOCOMP_API int32_t iocomp_overlapped_result(const iocomp_overlapped *ov, uint32_t *bytes);
+/*
+ * Cancels what is pending on fd, unbinds it and closes it. The pending
+ * requests complete with -ECANCELED (or their own result). Thread: any.
+ * Errors: -EINVAL e NULL; -EBADF fd < 0; close(2)'s error (the descriptor is
+ * closed anyway, as close(2) does).
+ */
+IOCOMP_API int iocomp_close_fd(iocomp_engine *e, int fd);
+/* The backend the engine runs: "uring" or "epoll". Never NULL for a valid e. */
+IOCOMP_API const char *iocomp_backend_name(iocomp_engine *e);
 
 /*
  * Statistics (see iocomp_stats). Thread: any; lock-free.

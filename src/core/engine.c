@@ -29,6 +29,7 @@ IOCOMP_API void iocomp_config_init(iocomp_config *cfg) {
 
 static void engine_free(iocomp_engine *e) {
     ioc_scale_fini(e);
+    ioc_io_fini(e);
     ioc_ports_fini(e);
     ioc_binds_fini(e);
     ioc_queue_fini(e);
@@ -81,6 +82,7 @@ IOCOMP_API int iocomp_engine_create(const iocomp_config *cfg, iocomp_engine **ou
 
     int r = ioc_queue_init(e);
     if (r == 0) r = ioc_heap_create(e);
+    if (r == 0) r = ioc_io_init(e, cfg);
     if (r == 0 && cfg->on_complete) r = iocomp_set_completion_manager(e, cfg->on_complete, cfg->on_complete_ctx);
     if (r == 0) r = ioc_scale_start(e, min);
     if (r == 0) r = ioc_monitor_start(e);

@@ -50,8 +50,13 @@ struct ioc_pkt {
     uint32_t port_idx; /* slot index of the port (internal) */
     int32_t status;
     uint32_t bytes;
-    uint32_t pad_;
+    uint32_t flags; /* PKT_IO, PKT_EXEC (core/io.c) */
 };
+/* An I/O completion: its request goes back to idle before the callback. */
+#define PKT_IO 1u
+/* Run the request's system call on the dispatching worker first (epoll's
+ * regular files). */
+#define PKT_EXEC 2u
 _Static_assert(sizeof(struct ioc_pkt) == 32, "packet is 32 bytes");
 
 /* ck_ring's typed flavour: ck_ring_{enqueue,dequeue,trydequeue}_{spmc,mpmc}_pkt */
@@ -70,6 +75,7 @@ enum { W_FREE = 0, W_RUNNING = 1, W_EXITED = 2 };
 
 struct ioc_worker_stats { /* owner-written (ioc_owner_inc), read by iocomp_get_stats */
     ioc_atomic(uint64_t) completions, posts_local, steals, stolen, inject_batches, parks;
+    ioc_atomic(uint64_t) io_submitted, io_inline;
 };
 
 #define IOC_MAX_NEST 8 /* nested dispatch depth (port close from a callback) */
@@ -119,6 +125,8 @@ struct ioc_worker {
     bool parked; /* in the idle stack (park lock) */
 
     alignas(IOC_CACHELINE) struct ioc_worker_stats st;
+
+    void *be_slot; /* the backend's per-slot state (io_uring: the ring) */
 };
 
 /* ---- ports ----------------------------------------------------------------------- */
@@ -177,11 +185,18 @@ struct ioc_cb {
     struct ioc_cb *older; /* kept until the engine dies: workers may still read one */
 };
 
+/* A descriptor's binding (core/io.c): a seqlock-protected record read
+ * lock-free by submitters, written under bind_lock. */
 struct ioc_binding {
-    iocomp_port_t port;
-    uintptr_t key;
-    bool bound;
+    ioc_atomic(uint32_t) seq;   /* odd while a writer changes the record */
+    ioc_atomic(uint32_t) gen;   /* bumped at every bind: the descriptor generation */
+    ioc_atomic(uint32_t) flags; /* BIND_SKIP | kind << 8 */
+    ioc_atomic(uint64_t) port;  /* the port handle; 0: unbound */
+    ioc_atomic(uintptr_t) key;
 };
+#define IOC_BIND_CHUNK 1024u
+#define IOC_BIND_CHUNKS 1024u /* descriptors below 2^20 */
+struct ioc_backend_ops;
 
 struct ioc_heap;
 
@@ -242,10 +257,14 @@ struct iocomp_engine {
     ioc_atomic(uint32_t) ports_open;
     ioc_atomic(uint64_t) default_port; /* handle, 0 until first use */
 
-    /* Bindings: fd -> (port, key), under bind_lock. */
+    /* Bindings: fd -> (port, key), written under bind_lock (core/io.c). */
     pthread_mutex_t bind_lock;
-    struct ioc_binding *binds;
-    size_t nbinds;
+    ioc_atomic(struct ioc_binding *) bind_chunks[IOC_BIND_CHUNKS];
+
+    /* The I/O backend (src/backends/backend.h). */
+    const struct ioc_backend_ops *be;
+    void *be_state;
+    ioc_atomic(uint64_t) io_host_submitted, io_host_inline, io_cancels;
 
     struct ioc_heap *heap; /* overlapped memory (overlapped.c) */
 
@@ -272,6 +291,7 @@ bool ioc_local_pop(struct ioc_worker *w, struct ioc_pkt *out);
 unsigned ioc_ring_take(struct ck_ring *r, struct ioc_pkt *buf, struct ioc_pkt *out, unsigned max, unsigned share);
 int ioc_inject_push(iocomp_engine *e, const struct ioc_pkt *p);
 int ioc_inject_post(iocomp_engine *e, struct ioc_port *port, uint32_t gen, const struct ioc_pkt *p);
+int ioc_inject_accept(iocomp_engine *e, struct ioc_port *port, uint32_t gen);
 void ioc_inject_barrier(iocomp_engine *e);
 unsigned ioc_inject_take(iocomp_engine *e, struct ioc_pkt *out, unsigned max, unsigned share, uint32_t tick);
 unsigned ioc_queue_capacity(unsigned requested, unsigned dflt);
@@ -303,6 +323,15 @@ int ioc_port_lookup(iocomp_engine *e, iocomp_port_t h, struct ioc_port **out);
 int ioc_ports_close_all(iocomp_engine *e, uint64_t deadline_ns);
 void ioc_ports_fini(iocomp_engine *e);
 void ioc_binds_fini(iocomp_engine *e);
+int ioc_port_accept(iocomp_engine *e, struct ioc_worker *w, iocomp_port_t h, uint32_t *idx);
+void ioc_port_unaccept(iocomp_engine *e, uint32_t idx);
+int ioc_port_resolve(iocomp_engine *e, iocomp_port_t *h); /* the default alias to its handle */
+
+/* io.c */
+int ioc_io_init(iocomp_engine *e, const iocomp_config *cfg);
+void ioc_io_fini(iocomp_engine *e);
+void ioc_unbind_port(iocomp_engine *e, iocomp_port_t h);
+void ioc_io_stats(iocomp_engine *e, iocomp_stats *out);
 void ioc_freeze_ext(iocomp_engine *e);
 
 /* scale.c */

@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "core/internal.h"
+#include "core/request.h"
 
 #if !defined(IOCOMP_SANITIZER_BUILD)
 #include <jemalloc/jemalloc.h>
@@ -47,14 +48,10 @@
 
 enum { OVF_ALLOCATED = 1, OVF_EMBEDDED = 2 };
 
-/* The private view of iocomp_overlapped's bytes. */
-struct ioc_ovh {
-    uint32_t magic;
-    uint32_t flags;
-    iocomp_engine *engine;
-    size_t size; /* allocated ones: for sized deallocation */
-};
-_Static_assert(sizeof(struct ioc_ovh) <= IOCOMP_OVERLAPPED_HEADER_SIZE, "header fits");
+/* The private view of iocomp_overlapped's bytes: core/request.h (magic,
+ * flags, engine and size are ours; size of allocated ones is kept for sized
+ * deallocation). */
+#define ioc_ovh ioc_req
 
 struct ioc_heap {
     unsigned arena;
@@ -172,6 +169,7 @@ IOCOMP_API int iocomp_overlapped_alloc(iocomp_engine *e, iocomp_overlapped **out
     o->flags = OVF_ALLOCATED;
     o->engine = e;
     o->size = size;
+    ioc_store(&o->state, REQ_IDLE, IOC_RELAXED); /* published with the pointer */
     int r = run_init(e, ov);
     if (r < 0) {
         o->magic = OV_MAGIC_FREED;

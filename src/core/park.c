@@ -44,10 +44,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backends/backend.h"
 #include "core/internal.h"
 
 /* Returns false when the timeout (ns, 0 = none) expired. */
-static bool futex_wait(ioc_atomic(uint32_t) *word, uint32_t val, uint64_t ns) {
+static int futex_wait(ioc_atomic(uint32_t) *word, uint32_t val, uint64_t ns) {
     struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
     long r = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, val, ns ? &ts : NULL, NULL, 0);
     return !(r == -1 && errno == ETIMEDOUT);
@@ -72,6 +73,12 @@ static int keep_alive_expired(struct ioc_worker *w) {
     iocomp_engine *e = w->e;
     struct ioc_park *pk = &e->park;
     if (pthread_mutex_trylock(&e->scale_lock) != 0) return -1;
+    /* The backend may hold requests only this slot's thread waits for
+     * (io_uring: its ring): then the worker stays, parked. */
+    if (e->be->thread_retire && !e->be->thread_retire(w)) {
+        pthread_mutex_unlock(&e->scale_lock);
+        return 0;
+    }
     bool retire = false;
     pthread_mutex_lock(&pk->lock);
     uint32_t live = ioc_load(&e->live, IOC_SEQ_CST);
@@ -117,7 +124,8 @@ void ioc_wake_one(iocomp_engine *e) {
     if (!w) return;
     /* P2: release pairs with the sleeper's acquire load of the word. */
     ioc_store(&w->futex_word, 0, IOC_RELEASE);
-    futex_wake(&w->futex_word);
+    if (e->be->unpark) e->be->unpark(w);
+    else futex_wake(&w->futex_word);
     ioc_fetch_add(&pk->wakeups, 1, IOC_RELAXED);
     /* The worker is about to become active: the waker, already in a system
      * call path, wakes the monitor if it sleeps, so the worker does not pay
@@ -183,7 +191,18 @@ bool ioc_park(struct ioc_worker *w, bool yielding) {
     while (ioc_load(&w->futex_word, IOC_ACQUIRE) == 1) {
         bool above_min = ioc_load(&e->live, IOC_RELAXED) > ioc_load(&e->min_threads, IOC_RELAXED);
         uint64_t ns = above_min ? ns_next : 0;
-        if (!futex_wait(&w->futex_word, 1, ns) && ioc_load(&w->futex_word, IOC_ACQUIRE) == 1) {
+        int woke = e->be->park ? e->be->park(w, &w->futex_word, ns) : futex_wait(&w->futex_word, 1, ns);
+        if (woke == 2) {
+            /* The backend pushed completions into our ring while we slept:
+             * take ourselves off the stack (unless a waker did) and run them. */
+            pthread_mutex_lock(&pk->lock);
+            if (w->parked) stack_remove(pk, w);
+            pthread_mutex_unlock(&pk->lock);
+            ioc_monitor_poke(e);
+            if (ioc_load(&w->futex_word, IOC_ACQUIRE) == 0) break;
+            continue; /* popped by a waker that has not stored 0 yet: wait for it */
+        }
+        if (!woke && ioc_load(&w->futex_word, IOC_ACQUIRE) == 1) {
             int r = keep_alive_expired(w);
             if (r > 0) return true;
             /* scale_lock was busy: try again shortly, not a whole keep-alive later */

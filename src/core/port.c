@@ -58,6 +58,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "backends/backend.h"
 #include "core/internal.h"
 
 static inline uint32_t h_idx1(iocomp_port_t h) { return (uint32_t)(h & 0xffffffffu); }
@@ -279,6 +280,45 @@ IOCOMP_API int iocomp_post(iocomp_engine *e, iocomp_port_t port, int32_t status,
     return 0;
 }
 
+/* ---- accepting an I/O request ------------------------------------------------------------ */
+/* The accept half of iocomp_post for a request whose packet the backend
+ * produces later: the same Dekker pair on a worker (always the seq_cst
+ * flavour: an I/O request may wait in the kernel indefinitely, so one
+ * accepted after CLOSING would have to be cancelled, and the closer's
+ * cancel pass must see it), the inject lock on a host thread. */
+int ioc_port_accept(iocomp_engine *e, struct ioc_worker *w, iocomp_port_t h, uint32_t *idx) {
+    struct ioc_port *p;
+    int r = slot_of(e, h, &p);
+    if (ioc_unlikely(r < 0)) return r;
+    uint32_t idx1 = p->idx + 1;
+    *idx = p->idx;
+    if (!w) return ioc_inject_accept(e, p, h_gen(h));
+    if (ioc_unlikely(w->acct_idx != idx1)) ioc_acct_switch(w, idx1);
+    w->a_in++;
+    /* Submitter half of the accept/close Dekker pair (see the theory). */
+    ioc_store(&w->acct_in, (uint64_t)idx1 << 32 | w->a_in, IOC_SEQ_CST);
+    uint64_t c = ioc_load(&p->ctl, IOC_SEQ_CST);
+    if (ioc_unlikely(ctl_gen(c) != h_gen(h) || ctl_state(c) != P_OPEN)) {
+        w->a_in--;
+        ioc_store(&w->acct_in, (uint64_t)idx1 << 32 | w->a_in, IOC_RELEASE);
+        return ctl_gen(c) == h_gen(h) && ctl_state(c) == P_CLOSING ? -ESHUTDOWN : -EBADF;
+    }
+    if (ioc_unlikely(w->a_in >= (1u << 30))) ioc_acct_flush(w); /* A5 */
+    return 0;
+}
+
+/* Takes back an accepted request that the backend refused: one more
+ * finished. The in count was published before (by the accept), so no
+ * closer sees out above in. */
+void ioc_port_unaccept(iocomp_engine *e, uint32_t idx) {
+    ioc_fetch_add(&ioc_port_slot(e, idx)->count_out, 1, IOC_SEQ_CST);
+}
+
+int ioc_port_resolve(iocomp_engine *e, iocomp_port_t *h) {
+    if (*h != IOCOMP_DEFAULT_PORT) return 0;
+    return default_port(e, h);
+}
+
 /* ---- close ------------------------------------------------------------------------------------ */
 static void backoff(unsigned *round) {
     unsigned r = (*round)++;
@@ -307,8 +347,16 @@ static int wait_drained(iocomp_engine *e, struct ioc_port *p, uint64_t deadline)
     struct pktvec aside = {0};
     unsigned round = 0;
     int r = 0;
+    /* I/O requests accepted concurrently with the close may reach the
+     * backend after a cancel pass: pass again every millisecond. */
+    uint64_t next_cancel = 0;
     for (;;) {
         if (port_inflight(e, p, NULL) <= self) break;
+        uint64_t now = ioc_now_ns();
+        if (now >= next_cancel) {
+            e->be->cancel_port(e, p->idx);
+            next_cancel = now + 1000000u;
+        }
         if (ioc_now_ns() >= deadline) {
             r = -ETIMEDOUT;
             break;
@@ -345,8 +393,6 @@ static int wait_drained(iocomp_engine *e, struct ioc_port *p, uint64_t deadline)
     return r;
 }
 
-static void unbind_port(iocomp_engine *e, iocomp_port_t h);
-
 /* Frees the slot if nothing refers to it (ports_lock held). */
 static bool try_recycle(iocomp_engine *e, struct ioc_port *p) {
     bool referenced;
@@ -379,9 +425,9 @@ static int close_slot(iocomp_engine *e, iocomp_port_t h, struct ioc_port *p, uin
     if (!ioc_cas(&p->ctl, &open, mk_ctl(h_gen(h), P_CLOSING), IOC_SEQ_CST, IOC_SEQ_CST)) return -EBADF;
     ioc_fetch_sub(&e->ports_open, 1, IOC_RELAXED);
     ioc_inject_barrier(e); /* host posters decide under the inject lock (queue.c) */
-    unbind_port(e, h);
-    /* Cancellation of in-flight I/O belongs here once backends exist
-     * (src/backends/backend.h): posted packets are already complete. */
+    ioc_unbind_port(e, h);
+    /* wait_drained cancels the port's requests in flight (backend), then
+     * waits for every completion. */
     int r = wait_drained(e, p, deadline);
     pthread_mutex_lock(&e->ports_lock);
     if (r == 0) ioc_store(&p->ctl, mk_ctl(h_gen(h), P_CLOSED), IOC_RELEASE);
@@ -439,69 +485,3 @@ void ioc_ports_fini(iocomp_engine *e) {
     }
 }
 
-/* ---- bindings ------------------------------------------------------------------------------------ */
-IOCOMP_API int iocomp_bind(iocomp_engine *e, iocomp_port_t port, int fd, uintptr_t key) {
-    if (!e) return -EINVAL;
-    if (fd < 0 || fcntl(fd, F_GETFD) == -1) return -EBADF;
-    struct ioc_port *p;
-    int r = ioc_port_lookup(e, port, &p);
-    if (r < 0) return r == -ESHUTDOWN ? -EBADF : r;
-    if (port == IOCOMP_DEFAULT_PORT) port = ioc_load(&e->default_port, IOC_ACQUIRE);
-    ioc_freeze_ext(e);
-    pthread_mutex_lock(&e->bind_lock);
-    if ((size_t)fd >= e->nbinds) {
-        size_t n = e->nbinds ? e->nbinds : 64;
-        while (n <= (size_t)fd) n *= 2;
-        struct ioc_binding *nb = IOC_FAULT(IOCOMP_FAULT_ALLOC) ? NULL : realloc(e->binds, n * sizeof *nb);
-        if (!nb) {
-            pthread_mutex_unlock(&e->bind_lock);
-            return -ENOMEM;
-        }
-        memset(nb + e->nbinds, 0, (n - e->nbinds) * sizeof *nb);
-        e->binds = nb;
-        e->nbinds = n;
-    }
-    if (e->binds[fd].bound) {
-        r = -EEXIST;
-    } else {
-        /* Re-check under the lock that the port is still open: a close that
-         * passed its unbind scan before we got here would miss us. */
-        uint64_t c = ioc_load(&p->ctl, IOC_ACQUIRE);
-        if (ctl_gen(c) != h_gen(port) || ctl_state(c) != P_OPEN) {
-            r = -EBADF;
-        } else {
-            e->binds[fd] = (struct ioc_binding){.port = port, .key = key, .bound = true};
-            r = 0;
-        }
-    }
-    pthread_mutex_unlock(&e->bind_lock);
-    return r;
-}
-
-IOCOMP_API int iocomp_unbind(iocomp_engine *e, int fd) {
-    if (!e) return -EINVAL;
-    if (fd < 0) return -ENOENT;
-    int r = -ENOENT;
-    pthread_mutex_lock(&e->bind_lock);
-    if ((size_t)fd < e->nbinds && e->binds[fd].bound) {
-        e->binds[fd].bound = false;
-        r = 0;
-    }
-    pthread_mutex_unlock(&e->bind_lock);
-    return r;
-}
-
-/* Called after the port went CLOSING: bind() re-checks the state under the
- * same lock, so no binding to this port survives the scan. */
-static void unbind_port(iocomp_engine *e, iocomp_port_t h) {
-    pthread_mutex_lock(&e->bind_lock);
-    for (size_t i = 0; i < e->nbinds; i++)
-        if (e->binds[i].bound && e->binds[i].port == h) e->binds[i].bound = false;
-    pthread_mutex_unlock(&e->bind_lock);
-}
-
-void ioc_binds_fini(iocomp_engine *e) {
-    free(e->binds);
-    e->binds = NULL;
-    e->nbinds = 0;
-}

@@ -254,6 +254,22 @@ int ioc_inject_post(iocomp_engine *e, struct ioc_port *port, uint32_t gen, const
     return r;
 }
 
+/* A host thread's I/O request: decided and counted like a post (the closer's
+ * ioc_inject_barrier orders it), but nothing is queued: the backend produces
+ * the packet later. */
+int ioc_inject_accept(iocomp_engine *e, struct ioc_port *port, uint32_t gen) {
+    struct ioc_inject *q = &e->inj;
+    int r = 0;
+    pthread_mutex_lock(&q->lock);
+    uint64_t c = ioc_load(&port->ctl, IOC_ACQUIRE);
+    if (ioc_unlikely((uint32_t)(c >> 32) != gen || (uint32_t)c != P_OPEN))
+        r = (uint32_t)(c >> 32) == gen && (uint32_t)c == P_CLOSING ? -ESHUTDOWN : -EBADF;
+    else
+        ioc_owner_inc(&port->count_host, 1); /* one writer at a time: the lock holder */
+    pthread_mutex_unlock(&q->lock);
+    return r;
+}
+
 void ioc_inject_barrier(iocomp_engine *e) {
     pthread_mutex_lock(&e->inj.lock);
     pthread_mutex_unlock(&e->inj.lock);

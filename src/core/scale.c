@@ -72,6 +72,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backends/backend.h"
 #include "core/internal.h"
 
 #define MON_SAMPLE_NS 400000u
@@ -98,6 +99,14 @@ static int worker_slot_init(iocomp_engine *e, uint32_t i, struct ioc_worker **ou
     ck_ring_init(&w->ring, e->local_cap);
     w->e = e;
     w->index = i;
+    if (e->be->slot_init) {
+        int r = e->be->slot_init(w);
+        if (r < 0) {
+            free(w->ring_buf);
+            free(w);
+            return r;
+        }
+    }
     w->rng = 0x9E3779B9u ^ (i * 0x85EBCA6Bu) ^ (uint32_t)(uintptr_t)e;
     if (!w->rng) w->rng = 1;
     /* Release: thieves and closers that load the pointer see it initialised. */
@@ -171,6 +180,8 @@ int ioc_scale_start(iocomp_engine *e, uint32_t n) {
 bool ioc_should_retire(struct ioc_worker *w) {
     iocomp_engine *e = w->e;
     uint32_t live = ioc_load(&e->live, IOC_RELAXED);
+    if (live > ioc_load(&e->max_threads, IOC_RELAXED) && e->be->thread_retire && !e->be->thread_retire(w))
+        return false; /* requests only this slot's thread waits for: stay until they finish */
     while (live > ioc_load(&e->max_threads, IOC_RELAXED)) {
         if (ioc_cas(&e->live, &live, live - 1, IOC_SEQ_CST, IOC_RELAXED)) {
             w->retiring = true;
@@ -216,6 +227,7 @@ void ioc_scale_fini(iocomp_engine *e) {
     for (uint32_t i = 0; i < IOCOMP_THREADS_LIMIT; i++) {
         struct ioc_worker *w = ioc_load(&e->workers[i], IOC_RELAXED);
         if (!w) continue;
+        if (e->be && e->be->slot_fini) e->be->slot_fini(w);
         free(w->ring_buf);
         free(w);
         ioc_store(&e->workers[i], NULL, IOC_RELAXED);
@@ -273,6 +285,10 @@ static void *monitor_main(void *arg) {
             if (seq == ioc_load(&e->mon_seq[i], IOC_RELAXED)) {
                 uint64_t wall = now - e->mon_at[i];
                 if (!have_cpu || cpu - e->mon_cpu[i] < wall / 2) blocked++;
+                /* In one callback for a whole sample: what its backend slot
+                 * holds (io_uring: ready CQEs, unsubmitted SQEs) must not
+                 * wait for it. */
+                if (e->be->rescue) e->be->rescue(e, w);
             } else {
                 ioc_store(&e->mon_seq[i], seq, IOC_RELAXED);
                 ioc_store(&e->mon_since[i], now, IOC_RELAXED);

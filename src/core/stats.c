@@ -23,6 +23,8 @@ IOCOMP_API int iocomp_get_stats(iocomp_engine *e, iocomp_stats *out) {
         out->stolen += ioc_load(&w->st.stolen, IOC_RELAXED);
         out->inject_batches += ioc_load(&w->st.inject_batches, IOC_RELAXED);
         out->parks += ioc_load(&w->st.parks, IOC_RELAXED);
+        out->io_submitted += ioc_load(&w->st.io_submitted, IOC_RELAXED);
+        out->io_inline += ioc_load(&w->st.io_inline, IOC_RELAXED);
         uint64_t seq = ioc_load(&w->cb_seq, IOC_RELAXED);
         if (ioc_load(&w->state, IOC_RELAXED) != W_RUNNING || !(seq & 1)) continue;
         out->threads_busy++;
@@ -36,6 +38,7 @@ IOCOMP_API int iocomp_get_stats(iocomp_engine *e, iocomp_stats *out) {
         }
     }
     out->posts_remote = ioc_load(&e->inj.posts, IOC_RELAXED);
+    ioc_io_stats(e, out);
     out->overflows = ioc_load(&e->inj.ovf_total, IOC_RELAXED);
     out->wakeups = ioc_load(&e->park.wakeups, IOC_RELAXED);
     out->threads_started = ioc_load(&e->started, IOC_RELAXED);

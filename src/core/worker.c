@@ -63,6 +63,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "backends/backend.h"
 #include "core/internal.h"
 
 __thread struct ioc_worker *ioc_self __attribute__((tls_model("initial-exec")));
@@ -232,7 +233,12 @@ static bool steal(struct ioc_worker *w, struct ioc_pkt *out) {
 }
 
 bool ioc_find_work(struct ioc_worker *w, struct ioc_pkt *out) {
-    if (ioc_unlikely(++w->tick % 61 == 0) && take_inject(w, out)) return true;
+    if (ioc_unlikely(++w->tick % 61 == 0)) {
+        /* Fairness: host packets and the backend's completions get a turn
+         * even while callbacks keep this worker's own queues full. */
+        w->e->be->poll(w);
+        if (take_inject(w, out)) return true;
+    }
     if (w->lifo_streak < LIFO_MAX) {
         if (lifo_take(w, out)) {
             w->lifo_streak++;
@@ -242,6 +248,9 @@ bool ioc_find_work(struct ioc_worker *w, struct ioc_pkt *out) {
     w->lifo_streak = 0;
     if (ioc_local_pop(w, out)) return true;
     if (lifo_take(w, out)) return true;
+    /* Our queues are empty: submit what callbacks prepared, reap what the
+     * kernel completed (into our ring, where thieves may take it). */
+    if (w->e->be->poll(w) && ioc_local_pop(w, out)) return true;
     if (take_inject(w, out)) return true;
     return steal(w, out);
 }
@@ -271,7 +280,22 @@ void ioc_dispatch(struct ioc_worker *w, const struct ioc_pkt *p) {
         ioc_fetch_add(&e->inj_run_total, dt, IOC_RELAXED);
         ioc_fetch_add(&e->inj_run_count, 1, IOC_RELAXED);
     }
-    cb->fn(cb->ctx, p->status, p->bytes, p->ov, p->key);
+    if (ioc_likely(!p->flags)) {
+        cb->fn(cb->ctx, p->status, p->bytes, p->ov, p->key);
+    } else {
+        int32_t status = p->status;
+        uint32_t bytes = p->bytes;
+        struct ioc_req *r = ioc_req_of(p->ov);
+        if (p->flags & PKT_EXEC) { /* epoll's regular files: the system call runs here */
+            int32_t res = ioc_sync_exec(r, false);
+            status = res < 0 ? res : 0;
+            bytes = res < 0 ? 0u : (uint32_t)res;
+        }
+        /* I1: the request is over; release pairs with the acquire CAS of the
+         * next submit (core/io.c), which may come from this very callback. */
+        ioc_store(&r->state, REQ_IDLE, IOC_RELEASE);
+        cb->fn(cb->ctx, status, bytes, p->ov, p->key);
+    }
     if (d == 0) ioc_store(&w->cb_seq, seq + 1, IOC_RELAXED); /* even: idle */
     w->depth = d;
     acct_done(w, p->port_idx + 1);
@@ -373,6 +397,7 @@ void *ioc_worker_main(void *arg) {
         ioc_store(&w->has_cpu_clock, true, IOC_RELEASE); /* the monitor acquires it */
     }
     ioc_heap_worker_init(w);
+    if (e->be->thread_start) e->be->thread_start(w);
     for (;;) {
         struct ioc_pkt p;
         if (ioc_find_work(w, &p)) {

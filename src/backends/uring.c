@@ -1,0 +1,696 @@
+/*
+ * uring.c - the io_uring backend (liburing).
+ *
+ * Theory of operation
+ * -------------------
+ * One ring per worker slot (struct uslot), created with the slot and kept
+ * until the engine dies, so a ring outlives the threads that run on its slot.
+ * Everything that touches a ring's SQ or CQ holds the slot's lock, a
+ * spinlock held only for short, non-blocking work (never across a callback
+ * or a sleep). Who takes it:
+ *   - the owner worker: to prepare an SQE when a callback submits (no system
+ *     call: the SQE waits in the SQ), and in poll() when it runs out of
+ *     queued work: submit everything prepared (one io_uring_enter for the
+ *     batch), then move ready CQEs into its own stealable ck_ring;
+ *   - host threads (not workers): they never touch the SQ. They append the
+ *     request to the slot's hand-off list (under the lock) and wake the owner
+ *     if it sleeps in its ring; the owner prepares and submits them. So every
+ *     request is issued by an engine thread: a host thread that exits does
+ *     not take its requests with it (io_uring cancels a task's requests when
+ *     it exits) and no task work ever runs on a host thread;
+ *   - the monitor (rescue()): when the owner has been inside one callback for
+ *     a whole sample, it submits what the owner prepared and the hand-off
+ *     list, and moves ready CQEs into the engine's inject queue, where every
+ *     worker looks. A stuck callback therefore strands nothing: the monitor
+ *     samples every 0.4-2 ms while any callback runs;
+ *   - a canceller (iocomp_cancel, cancel_fd, a port's close): it prepares
+ *     IORING_OP_ASYNC_CANCEL on the ring the request went to (the kernel
+ *     searches only that ring), found through the slot's in-flight list.
+ * The kernel sees one submitter at a time (the lock), so the ring's
+ * single-issuer discipline holds without IORING_SETUP_SINGLE_ISSUER, which
+ * would tie the ring to one task and forbid the monitor's rescue.
+ *
+ * Parking: a worker with nothing to do sleeps in io_uring_enter(GETEVENTS)
+ * on its own ring, with an IORING_OP_FUTEX_WAIT on its park word armed in
+ * the same ring. park.c's waker stores 0 and calls FUTEX_WAKE as before,
+ * which completes the futex wait and ends the sleep; a CQE of any of the
+ * ring's requests ends it too (park returns 2: completions were pushed).
+ * The futex wait stays armed across wake-ups by I/O (a stale one is
+ * harmless: it waits on the same word, and a FUTEX_WAKE for this worker
+ * then completes it).
+ *
+ * Host hand-off wake-up, a Dekker pair:
+ *     owner:  sleeping = 1 (seq_cst) ; read handoff (seq_cst) ; empty? sleep
+ *     host:   handoff += r (lock)    ; fence_full ; read sleeping ; 1? FUTEX_WAKE
+ * Either the owner sees the request, or the host sees it sleeping and wakes
+ * its futex wait (the wait completes whatever the word's value is).
+ *
+ * Backpressure and overflow: a CQE is consumed only after its packet went
+ * into the owner's ring; when that ring is full the rest stay in the CQ and
+ * the kernel keeps what does not fit in its overflow list
+ * (IORING_FEAT_NODROP, required by the probe); io_uring_enter then fails
+ * with -EBUSY until the CQ is drained, which poll() does first. If the
+ * kernel ever drops CQEs (-EBADR, or the CQ's overflow counter moves), it is
+ * counted (io_cq_dropped) and printed on stderr: that would be a lost
+ * completion.
+ *
+ * user_data: the request pointer (16-byte aligned), or a tag in the low bits
+ * for the ring's own entries (TAG_CANCEL: an ASYNC_CANCEL's result,
+ * ignored; TAG_FUTEX: the park word's futex wait).
+ *
+ * Invariants
+ *   U1 A request is in exactly one of: its slot's hand-off list, the ring
+ *      (linked into the slot's in-flight list), or a packet. Both lists
+ *      change only under the slot lock.
+ *   U2 inflight counts the in-flight list; a worker retires only when its
+ *      slot has nothing in flight and nothing handed off (thread_retire), and
+ *      then the slot is closed to host hand-offs until a thread starts on it.
+ *   U3 A CQE is consumed (cq_advance) only after its completion was pushed.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <liburing.h>
+
+#include "backends/backend.h"
+
+#ifndef IORING_OP_FUTEX_WAIT_NR
+#define IORING_OP_FUTEX_WAIT_NR 51 /* Linux 6.7; Debian 12's headers predate it */
+#endif
+#define FUTEX2_SIZE_U32_ 0x02u
+#define FUTEX2_PRIVATE_ 128u
+
+#define TAG_CANCEL 1u
+#define TAG_FUTEX 2u
+#define TAG_MASK 15u
+#define REAP_MAX 64u
+
+struct uslot {
+    ioc_atomic(uint32_t) lock; /* 0 free, 1 held */
+    struct io_uring ring;
+    bool has_ring;
+    bool futex_armed;                   /* under lock */
+    ioc_atomic(bool) open;              /* a thread runs here: hosts may hand off */
+    ioc_atomic(uint32_t) pending;       /* SQEs prepared, not yet submitted (written under lock) */
+    ioc_atomic(uint32_t) sleeping;      /* owner in io_uring_enter (the hand-off Dekker pair) */
+    ioc_atomic(struct ioc_req *) handoff; /* host requests to issue (written under lock) */
+    struct ioc_req *handoff_tail;
+    struct ioc_req *inflight_head;      /* under lock */
+    uint32_t inflight;                  /* under lock */
+    struct ioc_worker *w;
+};
+
+struct ueng {
+    unsigned entries;
+    ioc_atomic(uint32_t) rr; /* host hand-off round robin */
+    ioc_atomic(uint64_t) sq_full, cq_overflow, dropped, rescued, eintr;
+};
+
+static inline struct uslot *slot_of(struct ioc_worker *w) { return w->be_slot; }
+static inline struct ueng *ueng_of(iocomp_engine *e) { return e->be_state; }
+
+static inline void slot_lock(struct uslot *s) {
+    for (;;) {
+        /* Acquire pairs with slot_unlock's release: the ring state the last
+         * holder left is visible. */
+        if (ioc_xchg(&s->lock, 1, IOC_ACQUIRE) == 0) return;
+        while (ioc_load(&s->lock, IOC_RELAXED)) ioc_cpu_relax();
+    }
+}
+static inline bool slot_trylock(struct uslot *s) { return ioc_xchg(&s->lock, 1, IOC_ACQUIRE) == 0; }
+static inline void slot_unlock(struct uslot *s) { ioc_store(&s->lock, 0, IOC_RELEASE); }
+
+/* ---- probe ------------------------------------------------------------------ */
+int ioc_uring_probe(void) {
+    struct io_uring ring;
+    struct io_uring_params p;
+    memset(&p, 0, sizeof p);
+    int r = io_uring_queue_init_params(4, &ring, &p);
+    if (r < 0) return r;
+    int rc = 0;
+    if (!(p.features & IORING_FEAT_NODROP) || !(p.features & IORING_FEAT_EXT_ARG)) rc = -EOPNOTSUPP;
+    struct io_uring_probe *pr = rc ? NULL : io_uring_get_probe_ring(&ring);
+    if (!rc && !pr) rc = -EOPNOTSUPP;
+    static const int ops[] = {IORING_OP_NOP,     IORING_OP_READ,    IORING_OP_WRITE,        IORING_OP_READV,
+                              IORING_OP_WRITEV,  IORING_OP_RECV,    IORING_OP_SEND,         IORING_OP_RECVMSG,
+                              IORING_OP_SENDMSG, IORING_OP_ACCEPT,  IORING_OP_CONNECT,      IORING_OP_POLL_ADD,
+                              IORING_OP_FSYNC,   IORING_OP_TIMEOUT, IORING_OP_ASYNC_CANCEL, IORING_OP_FUTEX_WAIT_NR};
+    for (size_t i = 0; pr && i < sizeof ops / sizeof ops[0]; i++)
+        if (!io_uring_opcode_supported(pr, ops[i])) rc = -EOPNOTSUPP;
+    if (pr) io_uring_free_probe(pr);
+    io_uring_queue_exit(&ring);
+    return rc;
+}
+
+/* ---- engine and slots --------------------------------------------------------- */
+static int u_init(iocomp_engine *e, const iocomp_config *cfg) {
+    struct ueng *u = calloc(1, sizeof *u);
+    if (!u) return -ENOMEM;
+    unsigned n = cfg->ring_entries ? cfg->ring_entries : 256u;
+    if (n < 4) n = 4;
+    if (n > 32768) n = 32768;
+    unsigned p2 = 4;
+    while (p2 < n) p2 <<= 1;
+    u->entries = p2;
+    e->be_state = u;
+    return 0;
+}
+
+static void u_fini(iocomp_engine *e) {
+    free(e->be_state);
+    e->be_state = NULL;
+}
+
+static int u_slot_init(struct ioc_worker *w) {
+    struct uslot *s = calloc(1, sizeof *s);
+    if (!s) return -ENOMEM;
+    struct io_uring_params p;
+    memset(&p, 0, sizeof p);
+    p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN;
+    p.cq_entries = ueng_of(w->e)->entries * 2;
+    int r = io_uring_queue_init_params(ueng_of(w->e)->entries, &s->ring, &p);
+    if (r < 0) {
+        p.flags &= ~(unsigned)IORING_SETUP_COOP_TASKRUN;
+        r = io_uring_queue_init_params(ueng_of(w->e)->entries, &s->ring, &p);
+    }
+    if (r < 0) {
+        free(s);
+        return r;
+    }
+    s->has_ring = true;
+    s->w = w;
+    w->be_slot = s;
+    return 0;
+}
+
+static void u_slot_fini(struct ioc_worker *w) {
+    struct uslot *s = slot_of(w);
+    if (!s) return;
+    if (s->has_ring) io_uring_queue_exit(&s->ring);
+    free(s);
+    w->be_slot = NULL;
+}
+
+static void u_thread_start(struct ioc_worker *w) {
+    struct uslot *s = slot_of(w);
+    slot_lock(s);
+    ioc_store(&s->open, true, IOC_RELAXED); /* read under the lock by hand-offs */
+    slot_unlock(s);
+}
+
+static bool u_thread_retire(struct ioc_worker *w) {
+    struct uslot *s = slot_of(w);
+    slot_lock(s);
+    bool ok = s->inflight == 0 && ioc_load(&s->handoff, IOC_RELAXED) == NULL &&
+              ioc_load(&s->pending, IOC_RELAXED) == 0;
+    if (ok) ioc_store(&s->open, false, IOC_RELAXED);
+    slot_unlock(s);
+    return ok;
+}
+
+/* ---- submission (slot lock held) --------------------------------------------------- */
+static int submit_locked(iocomp_engine *e, struct uslot *s);
+
+/* An SQE, making room if the SQ is full (submitting what is there). NULL only
+ * if the kernel refuses new submissions (-EBUSY: completions must be reaped
+ * first); the caller handles that. */
+static struct io_uring_sqe *get_sqe(iocomp_engine *e, struct uslot *s) {
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
+    if (ioc_likely(sqe)) return sqe;
+    ioc_fetch_add(&ueng_of(e)->sq_full, 1, IOC_RELAXED);
+    submit_locked(e, s);
+    return io_uring_get_sqe(&s->ring);
+}
+
+static void link_req(struct uslot *s, struct ioc_req *r, uint16_t idx) {
+    r->prev = NULL;
+    r->next = s->inflight_head;
+    if (s->inflight_head) s->inflight_head->prev = r;
+    s->inflight_head = r;
+    r->linked = 1;
+    ioc_store(&r->ring, idx, IOC_RELAXED); /* read by cancellers, who then take this lock */
+    s->inflight++;
+}
+
+static void unlink_req(struct uslot *s, struct ioc_req *r) {
+    if (r->prev) r->prev->next = r->next;
+    else s->inflight_head = r->next;
+    if (r->next) r->next->prev = r->prev;
+    r->next = r->prev = NULL;
+    r->linked = 0;
+    s->inflight--;
+}
+
+static void prep(struct io_uring_sqe *sqe, struct ioc_req *r) {
+    switch (r->op) {
+    case IOC_OP_READ:
+        if (r->fd_kind == FDK_SOCKET) io_uring_prep_recv(sqe, r->fd, r->buf, r->len, 0);
+        else io_uring_prep_read(sqe, r->fd, r->buf, r->len, (uint64_t)r->u.off);
+        break;
+    case IOC_OP_WRITE:
+        if (r->fd_kind == FDK_SOCKET) io_uring_prep_send(sqe, r->fd, r->buf, r->len, MSG_NOSIGNAL);
+        else io_uring_prep_write(sqe, r->fd, r->buf, r->len, (uint64_t)r->u.off);
+        break;
+    case IOC_OP_READV:
+        io_uring_prep_readv(sqe, r->fd, r->buf, r->len, (uint64_t)r->u.off);
+        break;
+    case IOC_OP_WRITEV:
+        io_uring_prep_writev(sqe, r->fd, r->buf, r->len, (uint64_t)r->u.off);
+        break;
+    case IOC_OP_RECV:
+        io_uring_prep_recv(sqe, r->fd, r->buf, r->len, r->mflags);
+        break;
+    case IOC_OP_SEND:
+        io_uring_prep_send(sqe, r->fd, r->buf, r->len, r->mflags);
+        break;
+    case IOC_OP_RECVMSG:
+        io_uring_prep_recvmsg(sqe, r->fd, r->buf, (unsigned)r->mflags);
+        break;
+    case IOC_OP_SENDMSG:
+        io_uring_prep_sendmsg(sqe, r->fd, r->buf, (unsigned)r->mflags);
+        break;
+    case IOC_OP_ACCEPT:
+        io_uring_prep_accept(sqe, r->fd, r->buf, r->u.alen, r->mflags);
+        break;
+    case IOC_OP_CONNECT:
+        io_uring_prep_connect(sqe, r->fd, r->buf, r->len);
+        break;
+    case IOC_OP_POLL:
+        io_uring_prep_poll_add(sqe, r->fd, r->len);
+        break;
+    case IOC_OP_FSYNC:
+        io_uring_prep_fsync(sqe, r->fd, (r->len & IOCOMP_FSYNC_DATASYNC) ? IORING_FSYNC_DATASYNC : 0);
+        break;
+    case IOC_OP_TIMER: {
+        r->ts[0] = (int64_t)(r->u.ns / 1000000000u);
+        r->ts[1] = (int64_t)(r->u.ns % 1000000000u);
+        io_uring_prep_timeout(sqe, (struct __kernel_timespec *)(void *)r->ts, 0,
+                              (r->len & IOCOMP_TIMER_ABS) ? IORING_TIMEOUT_ABS : 0);
+        break;
+    }
+    default:
+        io_uring_prep_nop(sqe);
+        break;
+    }
+    io_uring_sqe_set_data(sqe, r);
+}
+
+/* Prepares r on s (lock held). -EBUSY: no SQE could be had. */
+static int issue_locked(iocomp_engine *e, struct uslot *s, struct ioc_req *r) {
+    struct io_uring_sqe *sqe = get_sqe(e, s);
+    if (ioc_unlikely(!sqe)) return -EBUSY;
+    prep(sqe, r);
+    link_req(s, r, (uint16_t)s->w->index);
+    ioc_store(&s->pending, ioc_load(&s->pending, IOC_RELAXED) + 1, IOC_RELAXED);
+    return 0;
+}
+
+static void report_drop(iocomp_engine *e, unsigned n) {
+    ioc_fetch_add(&ueng_of(e)->dropped, n, IOC_RELAXED);
+    fprintf(stderr, "iocomp: io_uring dropped %u completion(s) (-EBADR): completions were lost\n", n);
+}
+
+/* One io_uring_enter for what is prepared. Returns what the kernel said. */
+static int submit_locked(iocomp_engine *e, struct uslot *s) {
+    for (;;) {
+        int r = io_uring_submit(&s->ring);
+        if (r >= 0) {
+            /* SUBMIT_ALL: everything in the SQ was consumed. */
+            if (io_uring_sq_ready(&s->ring) == 0) ioc_store(&s->pending, 0, IOC_RELAXED);
+            return r;
+        }
+        if (r == -EINTR) {
+            ioc_fetch_add(&ueng_of(e)->eintr, 1, IOC_RELAXED);
+            continue;
+        }
+        if (r == -EBADR) {
+            report_drop(e, 1);
+            continue;
+        }
+        return r; /* -EBUSY / -EAGAIN: the CQ must be drained first; pending stays */
+    }
+}
+
+/* ---- reaping (slot lock held) -------------------------------------------------------- */
+/* Moves ready CQEs out: into w's ring when w is given (false from there:
+ * full, stop), else the inject queue. Returns packets pushed. */
+static unsigned reap_locked(iocomp_engine *e, struct uslot *s, struct ioc_worker *w, unsigned max) {
+    unsigned pushed = 0;
+    struct io_uring_cqe *cqe;
+    while (pushed < max && io_uring_peek_cqe(&s->ring, &cqe) == 0 && cqe) {
+        uint64_t ud = cqe->user_data;
+        int32_t res = cqe->res;
+        if (ud & TAG_MASK) {
+            if ((ud & TAG_MASK) == TAG_FUTEX) s->futex_armed = false;
+            io_uring_cqe_seen(&s->ring, cqe);
+            continue;
+        }
+        struct ioc_req *r = (struct ioc_req *)(uintptr_t)ud;
+        if (r->op == IOC_OP_TIMER && res == -ETIME) res = 0; /* a timer that expired */
+        if (w) {
+            /* U3: consume the CQE only once its packet is in our ring. The
+             * request stays linked until then (so a cancel still finds it). */
+            unlink_req(s, r);
+            if (!ioc_complete_local(w, r, res)) {
+                link_req(s, r, (uint16_t)s->w->index);
+                break; /* backpressure: the CQ keeps it */
+            }
+        } else {
+            unlink_req(s, r);
+            if (ioc_complete_inject(e, r, res) != 0) {
+                link_req(s, r, (uint16_t)s->w->index);
+                break; /* no memory: leave it in the CQ for later */
+            }
+            ioc_fetch_add(&ueng_of(e)->rescued, 1, IOC_RELAXED);
+        }
+        io_uring_cqe_seen(&s->ring, cqe);
+        pushed++;
+    }
+    /* Entries the kernel parked in its overflow list: ask for them. */
+    if (ioc_unlikely(IO_URING_READ_ONCE(*s->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW)) {
+        ioc_fetch_add(&ueng_of(e)->cq_overflow, 1, IOC_RELAXED);
+        if (io_uring_cq_ready(&s->ring) == 0) {
+            int r = io_uring_get_events(&s->ring);
+            if (r == -EBADR) report_drop(e, 1);
+        }
+    }
+    return pushed;
+}
+
+/* Takes the host hand-off list and prepares its requests (lock held). */
+static void take_handoff_locked(iocomp_engine *e, struct uslot *s) {
+    struct ioc_req *r = ioc_load(&s->handoff, IOC_RELAXED);
+    while (r) {
+        struct ioc_req *next = r->next;
+        if (issue_locked(e, s, r) != 0) {
+            /* No SQE now (the CQ must drain first): keep the rest for later. */
+            ioc_store(&s->handoff, r, IOC_RELAXED);
+            return;
+        }
+        r = next;
+    }
+    ioc_store(&s->handoff, NULL, IOC_RELAXED);
+    s->handoff_tail = NULL;
+}
+
+static inline bool has_news(struct uslot *s) {
+    return ioc_load(&s->pending, IOC_RELAXED) || ioc_load(&s->handoff, IOC_RELAXED) ||
+           io_uring_cq_ready(&s->ring) ||
+           (IO_URING_READ_ONCE(*s->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW);
+}
+
+/* ---- the ops ------------------------------------------------------------------------ */
+static int u_submit(iocomp_engine *e, struct ioc_worker *self, struct ioc_req *r) {
+    if (self) {
+        struct uslot *s = slot_of(self);
+        slot_lock(s);
+        int rc = issue_locked(e, s, r);
+        if (ioc_unlikely(rc == -EBUSY)) {
+            /* The kernel holds completions we have not reaped: move them to
+             * the inject queue (our own ring may be full) and retry. */
+            reap_locked(e, s, NULL, UINT_MAX);
+            submit_locked(e, s);
+            rc = issue_locked(e, s, r);
+        }
+        slot_unlock(s);
+        return rc;
+    }
+    /* A host thread: hand it to an open slot's owner. */
+    uint32_t n = ioc_load(&e->nslots, IOC_ACQUIRE);
+    uint32_t start = ioc_fetch_add(&ueng_of(e)->rr, 1, IOC_RELAXED);
+    for (uint32_t i = 0; i < n; i++) {
+        struct ioc_worker *w = ioc_load(&e->workers[(start + i) % n], IOC_ACQUIRE);
+        if (!w || !w->be_slot) continue;
+        struct uslot *s = slot_of(w);
+        slot_lock(s);
+        if (!ioc_load(&s->open, IOC_RELAXED)) {
+            slot_unlock(s);
+            continue;
+        }
+        r->next = NULL;
+        if (s->handoff_tail) s->handoff_tail->next = r;
+        else ioc_store(&s->handoff, r, IOC_RELAXED);
+        s->handoff_tail = r;
+        slot_unlock(s);
+        /* The host's half of the hand-off Dekker pair (see the theory). */
+        ioc_fence_full();
+        if (ioc_load(&s->sleeping, IOC_RELAXED))
+            syscall(SYS_futex, (uint32_t *)&w->futex_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+        return 0;
+    }
+    return -EAGAIN; /* no worker thread is running: cannot happen while live >= min >= 1 */
+}
+
+static bool cancel_locked(iocomp_engine *e, struct uslot *s, struct ioc_req *r, bool now) {
+    if (r->cancelled) return false;
+    struct io_uring_sqe *sqe = get_sqe(e, s);
+    if (!sqe) {
+        reap_locked(e, s, NULL, UINT_MAX);
+        submit_locked(e, s);
+        sqe = get_sqe(e, s);
+        if (!sqe) return false; /* the closer passes again in 1 ms */
+    }
+    io_uring_prep_cancel(sqe, r, 0);
+    io_uring_sqe_set_data64(sqe, TAG_CANCEL);
+    r->cancelled = 1;
+    ioc_store(&s->pending, ioc_load(&s->pending, IOC_RELAXED) + 1, IOC_RELAXED);
+    (void)now;
+    return true;
+}
+
+/* Submits now unless the caller is the slot's owner (its next poll does). */
+static void flush_if_foreign(iocomp_engine *e, struct uslot *s) {
+    if (ioc_self_in(e) != s->w && ioc_load(&s->pending, IOC_RELAXED)) submit_locked(e, s);
+}
+
+/* A request still in a hand-off list is cancelled by taking it out. */
+static bool cancel_handoff_locked(struct uslot *s, struct ioc_req *r, struct ioc_req **out) {
+    struct ioc_req *prev = NULL;
+    for (struct ioc_req *x = ioc_load(&s->handoff, IOC_RELAXED); x; prev = x, x = x->next) {
+        if (x != r) continue;
+        if (prev) prev->next = x->next;
+        else ioc_store(&s->handoff, x->next, IOC_RELAXED);
+        if (s->handoff_tail == x) s->handoff_tail = prev;
+        x->next = NULL;
+        *out = x;
+        return true;
+    }
+    return false;
+}
+
+static int u_cancel(iocomp_engine *e, struct ioc_req *r) {
+    uint32_t n = ioc_load(&e->nslots, IOC_ACQUIRE);
+    /* In flight in a ring: r->ring names it (checked again under its lock). */
+    for (int tries = 0; tries < 4; tries++) {
+        uint16_t idx = ioc_load(&r->ring, IOC_RELAXED);
+        if (idx >= n) break;
+        struct ioc_worker *w = ioc_load(&e->workers[idx], IOC_ACQUIRE);
+        if (!w || !w->be_slot) break;
+        struct uslot *s = slot_of(w);
+        slot_lock(s);
+        if (r->linked && ioc_load(&r->ring, IOC_RELAXED) == idx) {
+            bool asked = cancel_locked(e, s, r, true) || r->cancelled;
+            flush_if_foreign(e, s);
+            slot_unlock(s);
+            return asked ? 0 : -ENOENT;
+        }
+        slot_unlock(s);
+        if (ioc_load(&r->ring, IOC_RELAXED) == idx) break;
+    }
+    /* Still handed off: complete it here with -ECANCELED. */
+    for (uint32_t i = 0; i < n; i++) {
+        struct ioc_worker *w = ioc_load(&e->workers[i], IOC_ACQUIRE);
+        if (!w || !w->be_slot) continue;
+        struct uslot *s = slot_of(w);
+        struct ioc_req *got = NULL;
+        slot_lock(s);
+        bool found = cancel_handoff_locked(s, r, &got);
+        slot_unlock(s);
+        if (found) {
+            while (ioc_complete_inject(e, got, -ECANCELED) != 0) sched_yield();
+            return 0;
+        }
+    }
+    return -ENOENT;
+}
+
+typedef bool (*match_fn)(const struct ioc_req *r, long arg);
+static bool match_fd(const struct ioc_req *r, long fd) { return r->fd == (int)fd && r->op != IOC_OP_TIMER; }
+static bool match_port(const struct ioc_req *r, long idx) { return r->port_idx == (uint32_t)idx; }
+
+static int cancel_matching(iocomp_engine *e, match_fn m, long arg) {
+    int count = 0;
+    uint32_t n = ioc_load(&e->nslots, IOC_ACQUIRE);
+    for (uint32_t i = 0; i < n; i++) {
+        struct ioc_worker *w = ioc_load(&e->workers[i], IOC_ACQUIRE);
+        if (!w || !w->be_slot) continue;
+        struct uslot *s = slot_of(w);
+        struct ioc_req *taken = NULL, **tail = &taken;
+        slot_lock(s);
+        for (struct ioc_req *r = s->inflight_head; r; r = r->next)
+            if (m(r, arg) && cancel_locked(e, s, r, true)) count++;
+        /* Hand-offs not yet issued: take them out, complete them below. */
+        struct ioc_req *prev = NULL, *x = ioc_load(&s->handoff, IOC_RELAXED);
+        while (x) {
+            struct ioc_req *next = x->next;
+            if (m(x, arg)) {
+                if (prev) prev->next = next;
+                else ioc_store(&s->handoff, next, IOC_RELAXED);
+                if (s->handoff_tail == x) s->handoff_tail = prev;
+                x->next = NULL;
+                *tail = x;
+                tail = &x->next;
+            } else {
+                prev = x;
+            }
+            x = next;
+        }
+        flush_if_foreign(e, s);
+        slot_unlock(s);
+        while (taken) {
+            struct ioc_req *next = taken->next;
+            taken->next = NULL;
+            while (ioc_complete_inject(e, taken, -ECANCELED) != 0) sched_yield();
+            count++;
+            taken = next;
+        }
+    }
+    return count;
+}
+
+static int u_cancel_fd(iocomp_engine *e, int fd) { return cancel_matching(e, match_fd, fd); }
+static int u_cancel_port(iocomp_engine *e, uint32_t idx) { return cancel_matching(e, match_port, (long)idx); }
+
+static bool u_poll(struct ioc_worker *w) {
+    struct uslot *s = slot_of(w);
+    if (ioc_likely(!has_news(s))) return false;
+    iocomp_engine *e = w->e;
+    slot_lock(s);
+    if (ioc_load(&s->handoff, IOC_RELAXED)) take_handoff_locked(e, s);
+    unsigned got = reap_locked(e, s, w, REAP_MAX);
+    if (ioc_load(&s->pending, IOC_RELAXED)) {
+        if (submit_locked(e, s) == -EBUSY) {
+            got += reap_locked(e, s, NULL, UINT_MAX);
+            submit_locked(e, s);
+        }
+        /* Requests that complete during the submit (NOPs, data already
+         * there) are ready now: take them in the same pass. */
+        got += reap_locked(e, s, w, REAP_MAX);
+    }
+    slot_unlock(s);
+    if (got > 1) ioc_notify(e); /* more than we run next: let idle workers steal */
+    return got != 0;
+}
+
+static int u_park(struct ioc_worker *w, ioc_atomic(uint32_t) *word, uint64_t ns) {
+    struct uslot *s = slot_of(w);
+    iocomp_engine *e = w->e;
+    uint64_t deadline = ns ? ioc_now_ns() + ns : 0;
+    for (;;) {
+        slot_lock(s);
+        if (ioc_load(&s->handoff, IOC_RELAXED)) take_handoff_locked(e, s);
+        if (!s->futex_armed) {
+            struct io_uring_sqe *sqe = get_sqe(e, s);
+            if (sqe) {
+                io_uring_prep_rw(IORING_OP_FUTEX_WAIT_NR, sqe, (int)(FUTEX2_SIZE_U32_ | FUTEX2_PRIVATE_),
+                                 (void *)word, 0, 0);
+                sqe->addr2 = 1;                 /* wait while the word is 1 */
+                sqe->addr3 = 0xffffffffull;     /* FUTEX_BITSET_MATCH_ANY */
+                io_uring_sqe_set_data64(sqe, TAG_FUTEX);
+                ioc_store(&s->pending, ioc_load(&s->pending, IOC_RELAXED) + 1, IOC_RELAXED);
+                s->futex_armed = true;
+            }
+        }
+        if (ioc_load(&s->pending, IOC_RELAXED)) submit_locked(e, s);
+        unsigned got = reap_locked(e, s, w, REAP_MAX);
+        slot_unlock(s);
+        if (got) {
+            if (got > 1) ioc_notify(e);
+            return 2;
+        }
+        /* The owner's half of the hand-off Dekker pair. */
+        ioc_store(&s->sleeping, 1, IOC_SEQ_CST);
+        ioc_fence_full();
+        if (ioc_load(word, IOC_ACQUIRE) != 1 || ioc_load(&s->handoff, IOC_RELAXED) || !s->futex_armed) {
+            ioc_store(&s->sleeping, 0, IOC_RELAXED);
+            if (ioc_load(word, IOC_ACQUIRE) != 1) return 1;
+            if (!s->futex_armed) { /* no SQE for the futex wait: poll briefly */
+                sched_yield();
+            }
+            continue;
+        }
+        struct __kernel_timespec ts;
+        struct io_uring_getevents_arg arg;
+        memset(&arg, 0, sizeof arg);
+        arg.sigmask_sz = _NSIG / 8;
+        if (deadline) {
+            uint64_t now = ioc_now_ns();
+            uint64_t left = deadline > now ? deadline - now : 0;
+            ts.tv_sec = (long long)(left / 1000000000u);
+            ts.tv_nsec = (long long)(left % 1000000000u);
+            arg.ts = (uint64_t)(uintptr_t)&ts;
+        }
+        int r = io_uring_enter2((unsigned)s->ring.ring_fd, 0, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
+                                (sigset_t *)(void *)&arg, sizeof arg);
+        ioc_store(&s->sleeping, 0, IOC_RELAXED);
+        if (r < 0 && r == -EINTR) ioc_fetch_add(&ueng_of(e)->eintr, 1, IOC_RELAXED);
+        if (r < 0 && r == -EBADR) report_drop(e, 1);
+        if (ioc_load(word, IOC_ACQUIRE) != 1) {
+            /* Woken: leave the futex CQE and any I/O for poll(). */
+            return 1;
+        }
+        if (deadline && ioc_now_ns() >= deadline && !has_news(s)) return 0;
+    }
+}
+
+static void u_rescue(iocomp_engine *e, struct ioc_worker *w) {
+    struct uslot *s = slot_of(w);
+    if (!s || !has_news(s)) return;
+    if (!slot_trylock(s)) return;
+    if (ioc_load(&s->handoff, IOC_RELAXED)) take_handoff_locked(e, s);
+    if (ioc_load(&s->pending, IOC_RELAXED)) submit_locked(e, s);
+    reap_locked(e, s, NULL, UINT_MAX);
+    slot_unlock(s);
+}
+
+static void u_stats(iocomp_engine *e, iocomp_stats *out) {
+    struct ueng *u = ueng_of(e);
+    out->io_sq_full += ioc_load(&u->sq_full, IOC_RELAXED);
+    out->io_cq_overflow += ioc_load(&u->cq_overflow, IOC_RELAXED);
+    out->io_cq_dropped += ioc_load(&u->dropped, IOC_RELAXED);
+    out->io_rescued += ioc_load(&u->rescued, IOC_RELAXED);
+    out->io_eintr += ioc_load(&u->eintr, IOC_RELAXED);
+    uint32_t n = ioc_load(&e->nslots, IOC_ACQUIRE);
+    for (uint32_t i = 0; i < n; i++) {
+        struct ioc_worker *w = ioc_load(&e->workers[i], IOC_ACQUIRE);
+        if (w && w->be_slot) out->io_cq_dropped += IO_URING_READ_ONCE(*slot_of(w)->ring.cq.koverflow);
+    }
+}
+
+const struct ioc_backend_ops ioc_backend_uring = {
+    .name = "uring",
+    .init = u_init,
+    .fini = u_fini,
+    .slot_init = u_slot_init,
+    .slot_fini = u_slot_fini,
+    .thread_start = u_thread_start,
+    .thread_retire = u_thread_retire,
+    .submit = u_submit,
+    .cancel = u_cancel,
+    .cancel_fd = u_cancel_fd,
+    .cancel_port = u_cancel_port,
+    .poll = u_poll,
+    .park = u_park,
+    .unpark = NULL,
+    .rescue = u_rescue,
+    .stats = u_stats,
+};
