@@ -36,6 +36,9 @@
 #define ioc_cas(p, expected, desired, mo_ok, mo_fail)                                             \
     atomic_compare_exchange_strong_explicit((p), (expected), (desired), (mo_ok), (mo_fail))
 #define ioc_fence(mo) atomic_thread_fence(mo)
+/* Loads of words that another party declares plainly but updates with
+ * atomics (a kernel-shared ring's head and tail, liburing's fields). */
+#define ioc_load_raw(p, mo) __atomic_load_n((p), (mo))
 
 /*
  * A full (StoreLoad) barrier, for the Dekker pairs (park.c, scale.c).
