@@ -175,13 +175,16 @@ static int u_slot_init(struct ioc_worker *w) {
     if (!s) return -ENOMEM;
     struct io_uring_params p;
     memset(&p, 0, sizeof p);
-    p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN;
+    /* Not IORING_SETUP_COOP_TASKRUN (nor DEFER_TASKRUN): many completions
+     * (a socket that became readable) are posted by task work that must run
+     * in the submitting task, the owner worker. Without COOP the kernel
+     * interrupts the owner to run it even while a callback computes, so the
+     * CQE is posted and the monitor can hand it to another worker; with COOP
+     * a CPU-bound callback would hold its ring's completions back until it
+     * makes a system call. */
+    p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE;
     p.cq_entries = ueng_of(w->e)->entries * 2;
     int r = io_uring_queue_init_params(ueng_of(w->e)->entries, &s->ring, &p);
-    if (r < 0) {
-        p.flags &= ~(unsigned)IORING_SETUP_COOP_TASKRUN;
-        r = io_uring_queue_init_params(ueng_of(w->e)->entries, &s->ring, &p);
-    }
     if (r < 0) {
         free(s);
         return r;
@@ -409,7 +412,8 @@ static inline bool has_news(struct uslot *s) {
     if (ioc_load(&s->pending, IOC_RELAXED) || ioc_load(&s->handoff, IOC_RELAXED)) return true;
     unsigned head = ioc_load_raw(s->ring.cq.khead, IOC_RELAXED);
     unsigned tail = ioc_load_raw(s->ring.cq.ktail, IOC_ACQUIRE);
-    return head != tail || (ioc_load_raw(s->ring.sq.kflags, IOC_RELAXED) & IORING_SQ_CQ_OVERFLOW);
+    return head != tail ||
+           (ioc_load_raw(s->ring.sq.kflags, IOC_RELAXED) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN));
 }
 
 /* ---- the ops ------------------------------------------------------------------------ */
@@ -479,9 +483,14 @@ static bool cancel_locked(iocomp_engine *e, struct uslot *s, struct ioc_req *r, 
     return true;
 }
 
-/* Submits now unless the caller is the slot's owner (its next poll does). */
-static void flush_if_foreign(iocomp_engine *e, struct uslot *s) {
-    if (ioc_self_in(e) != s->w && ioc_load(&s->pending, IOC_RELAXED)) submit_locked(e, s);
+/* After preparing an SQE on a ring that is not ours (lock released): only
+ * engine threads enter a ring, so the owner must submit it. Its next poll
+ * does, or, if it sleeps, this wake-up (the Dekker pair of the hand-off);
+ * if it is stuck in a callback, the monitor's rescue. */
+static void poke_owner(iocomp_engine *e, struct uslot *s) {
+    if (ioc_self_in(e) == s->w) return;
+    ioc_fence_full();
+    if (ioc_load(&s->sleeping, IOC_RELAXED)) wake_word(&s->w->futex_word);
 }
 
 /* A request still in a hand-off list is cancelled by taking it out. */
@@ -511,8 +520,8 @@ static int u_cancel(iocomp_engine *e, struct ioc_req *r) {
         slot_lock(s);
         if (r->linked && ioc_load(&r->ring, IOC_RELAXED) == idx) {
             bool asked = cancel_locked(e, s, r, true) || r->cancelled;
-            flush_if_foreign(e, s);
             slot_unlock(s);
+            poke_owner(e, s);
             return asked ? 0 : -ENOENT;
         }
         slot_unlock(s);
@@ -566,8 +575,8 @@ static int cancel_matching(iocomp_engine *e, match_fn m, long arg) {
             }
             x = next;
         }
-        flush_if_foreign(e, s);
         slot_unlock(s);
+        poke_owner(e, s);
         while (taken) {
             struct ioc_req *next = taken->next;
             taken->next = NULL;
@@ -588,6 +597,8 @@ static bool u_poll(struct ioc_worker *w) {
     iocomp_engine *e = w->e;
     slot_lock(s);
     if (ioc_load(&s->handoff, IOC_RELAXED)) take_handoff_locked(e, s);
+    if ((ioc_load_raw(s->ring.sq.kflags, IOC_RELAXED) & IORING_SQ_TASKRUN) && !ioc_load(&s->pending, IOC_RELAXED))
+        io_uring_get_events(&s->ring); /* completions wait for our entry: post them */
     unsigned got = reap_locked(e, s, w, REAP_MAX);
     if (ioc_load(&s->pending, IOC_RELAXED)) {
         if (submit_locked(e, s) == -EBUSY) {
@@ -617,7 +628,8 @@ static int u_park(struct ioc_worker *w, ioc_atomic(uint32_t) *word, uint64_t ns)
             slot_unlock(s);
             ioc_store(&s->sleeping, 1, IOC_SEQ_CST);
             ioc_fence_full(); /* the owner's half of the hand-off Dekker pair */
-            if (ioc_load(word, IOC_ACQUIRE) == 1 && !ioc_load(&s->handoff, IOC_RELAXED)) {
+            if (ioc_load(word, IOC_ACQUIRE) == 1 && !ioc_load(&s->handoff, IOC_RELAXED) &&
+                !ioc_load(&s->pending, IOC_RELAXED)) {
                 uint64_t left = 0;
                 if (deadline) {
                     uint64_t now = ioc_now_ns();
@@ -655,7 +667,8 @@ static int u_park(struct ioc_worker *w, ioc_atomic(uint32_t) *word, uint64_t ns)
         /* The owner's half of the hand-off Dekker pair. */
         ioc_store(&s->sleeping, 1, IOC_SEQ_CST);
         ioc_fence_full();
-        if (ioc_load(word, IOC_ACQUIRE) != 1 || ioc_load(&s->handoff, IOC_RELAXED) || !armed) {
+        if (ioc_load(word, IOC_ACQUIRE) != 1 || ioc_load(&s->handoff, IOC_RELAXED) ||
+            ioc_load(&s->pending, IOC_RELAXED) || !armed) {
             ioc_store(&s->sleeping, 0, IOC_RELAXED);
             if (ioc_load(word, IOC_ACQUIRE) != 1) return 1;
             if (!armed) sched_yield(); /* no SQE for the futex wait yet: the CQ must drain */
