@@ -455,4 +455,170 @@ static inline uint64_t test_rand(uint64_t *s) {
     return *s = x;
 }
 
+/* ---- I/O tests (tests/io_*.c) --------------------------------------------------------
+ *
+ * CMake registers every I/O test once per backend (name.uring, name.epoll) with
+ * IOCOMP_BACKEND set; test_io_engine() checks that the engine really runs the
+ * backend the registration names, so a .epoll test cannot pass on io_uring.
+ *
+ * Exactly-once per request: each overlapped carries a struct test_io in its
+ * host extension (cfg.host_overlapped_size = sizeof(struct test_io)). The
+ * submitter arms it (0 -> 1) before the call and settles it after: a refused
+ * or inline request must still be armed (no callback ran for it) and is
+ * disarmed. The callback fires it (1 -> 0): finding it unarmed means a second
+ * completion for one request, or a completion for a refused one. Both are
+ * counted in test_io_bad and named on stderr.
+ */
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+struct test_io {
+    atomic_int armed;                 /* 1: submitted, callback not yet run */
+    atomic_uint_fast64_t completions; /* callbacks for this overlapped, ever */
+    atomic_int_fast32_t status;       /* of the last completion */
+    atomic_uint_fast32_t bytes;
+    atomic_uintptr_t key;
+    atomic_uint_fast64_t done_ns;     /* test_now_ns() at the last callback's start */
+    atomic_int tid;                   /* the thread that ran it */
+    uint64_t user;                    /* the test's own tag */
+};
+
+static atomic_uint_fast64_t test_io_bad;
+
+static inline struct test_io *test_io_of(iocomp_overlapped *ov) {
+    return (struct test_io *)iocomp_overlapped_ext(ov);
+}
+
+/* The backend the registration asks for (IOCOMP_BACKEND), or NULL. */
+static inline const char *test_io_backend(void) {
+    const char *b = getenv("IOCOMP_BACKEND");
+    return b && *b ? b : NULL;
+}
+
+/* Creates an engine from cfg (host_overlapped_size is set to struct
+ * test_io when the test left it 0) and checks its backend against
+ * IOCOMP_BACKEND. A forced backend that cannot start fails the test: the
+ * machine can run both, so that is a bug, not a skip. */
+static inline iocomp_engine *test_io_engine(iocomp_config *cfg) {
+    if (cfg->host_overlapped_size == 0)
+        cfg->host_overlapped_size = sizeof(struct test_io);
+    iocomp_engine *e = NULL;
+    int rc = iocomp_engine_create(cfg, &e);
+    CHECK_MSG(rc == 0, "iocomp_engine_create with IOCOMP_BACKEND=%s: %d (%s)",
+              test_io_backend() ? test_io_backend() : "(unset)", rc, iocomp_strerror(rc));
+    const char *want = test_io_backend();
+    const char *have = iocomp_backend_name(e);
+    CHECK_MSG(want == NULL || strcmp(want, have) == 0, "engine runs backend '%s', not '%s'", have,
+              want);
+    return e;
+}
+
+/* An engine with min = max = n workers, cb installed, test_io extensions. */
+static inline iocomp_engine *test_io_engine_n(uint32_t n, iocomp_complete_cb cb, void *ctx) {
+    iocomp_config cfg;
+    iocomp_config_init(&cfg);
+    cfg.min_threads = n;
+    cfg.max_threads = n;
+    cfg.on_complete = cb;
+    cfg.on_complete_ctx = ctx;
+    return test_io_engine(&cfg);
+}
+
+static inline bool test_io_is_uring(iocomp_engine *e) {
+    return strcmp(iocomp_backend_name(e), "uring") == 0;
+}
+
+static inline iocomp_overlapped *test_io_ov(iocomp_engine *e, uint64_t user) {
+    iocomp_overlapped *ov = NULL;
+    CHECK_OK(iocomp_overlapped_alloc(e, &ov));
+    test_io_of(ov)->user = user;
+    return ov;
+}
+
+/* Before a submit. */
+static inline void test_io_arm(iocomp_overlapped *ov) {
+    int was = atomic_exchange(&test_io_of(ov)->armed, 1);
+    CHECK_MSG(was == 0, "overlapped %p armed twice (previous completion never came)", (void *)ov);
+}
+
+/* After a submit returned rc: 0 keeps it armed (its callback may even have
+ * run already); a refusal or IOCOMP_INLINE disarms it and must find it still
+ * armed. Returns rc. */
+static inline int test_io_settle(iocomp_overlapped *ov, int rc) {
+    if (rc == 0)
+        return rc;
+    if (atomic_exchange(&test_io_of(ov)->armed, 0) != 1) {
+        atomic_fetch_add(&test_io_bad, 1);
+        fprintf(stderr, "overlapped %p: a callback ran for a request that returned %d\n",
+                (void *)ov, rc);
+    }
+    return rc;
+}
+
+/* In the callback: records the completion; false (and counted, and said on
+ * stderr) if this overlapped had no request outstanding. */
+static inline bool test_io_fire(iocomp_overlapped *ov, int32_t status, uint32_t bytes,
+                                uintptr_t key) {
+    struct test_io *t = test_io_of(ov);
+    atomic_store(&t->done_ns, test_now_ns());
+    atomic_store(&t->status, status);
+    atomic_store(&t->bytes, bytes);
+    atomic_store(&t->key, key);
+    atomic_store(&t->tid, (int)test_gettid());
+    bool ok = atomic_exchange(&t->armed, 0) == 1;
+    if (!ok) {
+        atomic_fetch_add(&test_io_bad, 1);
+        fprintf(stderr, "overlapped %p (tag %" PRIu64 "): a second completion (status %d, "
+                        "bytes %u)\n", (void *)ov, t->user, status, bytes);
+    }
+    atomic_fetch_add(&t->completions, 1); /* last: publishes the fields */
+    return ok;
+}
+
+/* Waits for the n-th completion of ov (up to timeout_ms) and returns its record. */
+static inline struct test_io *test_io_wait(iocomp_overlapped *ov, uint64_t n, unsigned timeout_ms) {
+    struct test_io *t = test_io_of(ov);
+    TEST_WAIT_COUNT(&t->completions, n, timeout_ms);
+    return t;
+}
+
+/* A connected AF_UNIX stream pair (close-on-exec). */
+static inline void test_socketpair(int sv[2]) {
+    CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+}
+
+/* A TCP socket on 127.0.0.1 with an ephemeral port, listening when listen_ok
+ * (else bound only: connecting to it is refused while it stays open, with no
+ * other process able to take the port). *addr gets its address. */
+static inline int test_tcp_socket(bool listen_ok, struct sockaddr_in *addr) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(fd >= 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK_OK(bind(fd, (struct sockaddr *)&a, sizeof a));
+    socklen_t l = sizeof a;
+    CHECK_OK(getsockname(fd, (struct sockaddr *)&a, &l));
+    if (listen_ok)
+        CHECK_OK(listen(fd, 128));
+    if (addr)
+        *addr = a;
+    return fd;
+}
+
+/* Raises the soft descriptor limit to at least want (up to the hard limit);
+ * returns what it is now. */
+static inline rlim_t test_raise_nofile(rlim_t want) {
+    struct rlimit rl;
+    CHECK_OK(getrlimit(RLIMIT_NOFILE, &rl));
+    if (rl.rlim_cur < want) {
+        rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
+        CHECK_OK(setrlimit(RLIMIT_NOFILE, &rl));
+    }
+    return rl.rlim_cur;
+}
+
 #endif /* IOCOMP_TEST_H */
