@@ -441,27 +441,34 @@ static int u_submit(iocomp_engine *e, struct ioc_worker *self, struct ioc_req *r
         slot_unlock(s);
         return rc;
     }
-    /* A host thread: hand it to an open slot's owner. */
-    uint32_t n = ioc_load(&e->nslots, IOC_ACQUIRE);
-    uint32_t start = ioc_fetch_add(&ueng_of(e)->rr, 1, IOC_RELAXED);
-    for (uint32_t i = 0; i < n; i++) {
-        struct ioc_worker *w = ioc_load(&e->workers[(start + i) % n], IOC_ACQUIRE);
-        if (!w || !w->be_slot) continue;
-        struct uslot *s = slot_of(w);
-        slot_lock(s);
-        if (!ioc_load(&s->open, IOC_RELAXED)) {
+    /* A host thread: hand it to an open slot's owner. Right after engine
+     * creation the workers may not have opened their slots yet (they do it
+     * first thing, thread_start); live >= min >= 1 means one will, so wait
+     * for it rather than refuse. */
+    for (unsigned round = 0;; round++) {
+        uint32_t n = ioc_load(&e->nslots, IOC_ACQUIRE);
+        uint32_t start = ioc_fetch_add(&ueng_of(e)->rr, 1, IOC_RELAXED);
+        for (uint32_t i = 0; i < n; i++) {
+            struct ioc_worker *w = ioc_load(&e->workers[(start + i) % n], IOC_ACQUIRE);
+            if (!w || !w->be_slot) continue;
+            struct uslot *s = slot_of(w);
+            slot_lock(s);
+            if (!ioc_load(&s->open, IOC_RELAXED)) {
+                slot_unlock(s);
+                continue;
+            }
+            r->next = NULL;
+            if (s->handoff_tail) s->handoff_tail->next = r;
+            else ioc_store(&s->handoff, r, IOC_RELAXED);
+            s->handoff_tail = r;
             slot_unlock(s);
-            continue;
+            /* The host's half of the hand-off Dekker pair (see the theory). */
+            ioc_fence_full();
+            if (ioc_load(&s->sleeping, IOC_RELAXED)) wake_word(&w->futex_word);
+            return 0;
         }
-        r->next = NULL;
-        if (s->handoff_tail) s->handoff_tail->next = r;
-        else ioc_store(&s->handoff, r, IOC_RELAXED);
-        s->handoff_tail = r;
-        slot_unlock(s);
-        /* The host's half of the hand-off Dekker pair (see the theory). */
-        ioc_fence_full();
-        if (ioc_load(&s->sleeping, IOC_RELAXED)) wake_word(&w->futex_word);
-        return 0;
+        if (round >= 100000 || ioc_load(&e->live, IOC_RELAXED) == 0) break;
+        sched_yield();
     }
     return -EAGAIN; /* no worker thread is running: cannot happen while live >= min >= 1 */
 }
@@ -508,40 +515,48 @@ static bool cancel_handoff_locked(struct uslot *s, struct ioc_req *r, struct ioc
     return false;
 }
 
+/* Where r is: r->ring names the ring it was issued on, or is RING_NONE
+ * while it waits in a hand-off list or between claim and issue (the core
+ * resets it at every submit). Hand-off -> ring happens under the one slot
+ * lock, so a request missing from its slot's hand-off list has been issued
+ * and r->ring says where; a request issued but no longer linked has been
+ * reaped (its completion is on its way: -ENOENT). */
 static int u_cancel(iocomp_engine *e, struct ioc_req *r) {
-    uint32_t n = ioc_load(&e->nslots, IOC_ACQUIRE);
-    /* In flight in a ring: r->ring names it (checked again under its lock). */
-    for (int tries = 0; tries < 4; tries++) {
-        uint16_t idx = ioc_load(&r->ring, IOC_RELAXED);
-        if (idx >= n) break;
-        struct ioc_worker *w = ioc_load(&e->workers[idx], IOC_ACQUIRE);
-        if (!w || !w->be_slot) break;
-        struct uslot *s = slot_of(w);
-        slot_lock(s);
-        if (r->linked && ioc_load(&r->ring, IOC_RELAXED) == idx) {
-            bool asked = cancel_locked(e, s, r, true) || r->cancelled;
+    for (;;) {
+        if (ioc_load(&r->state, IOC_ACQUIRE) != REQ_INFLIGHT) return -ENOENT;
+        uint32_t n = ioc_load(&e->nslots, IOC_ACQUIRE);
+        uint16_t idx = ioc_load(&r->ring, IOC_ACQUIRE);
+        if (idx != IOC_RING_NONE) {
+            struct ioc_worker *w = idx < n ? ioc_load(&e->workers[idx], IOC_ACQUIRE) : NULL;
+            if (!w || !w->be_slot) return -ENOENT;
+            struct uslot *s = slot_of(w);
+            slot_lock(s);
+            if (r->linked && ioc_load(&r->ring, IOC_RELAXED) == idx) {
+                bool asked = cancel_locked(e, s, r, true) || r->cancelled;
+                slot_unlock(s);
+                poke_owner(e, s);
+                return asked ? 0 : -ENOENT;
+            }
             slot_unlock(s);
-            poke_owner(e, s);
-            return asked ? 0 : -ENOENT;
+            if (ioc_load(&r->ring, IOC_ACQUIRE) == idx) return -ENOENT; /* reaped */
+            continue; /* reissued elsewhere meanwhile: look again */
         }
-        slot_unlock(s);
-        if (ioc_load(&r->ring, IOC_RELAXED) == idx) break;
-    }
-    /* Still handed off: complete it here with -ECANCELED. */
-    for (uint32_t i = 0; i < n; i++) {
-        struct ioc_worker *w = ioc_load(&e->workers[i], IOC_ACQUIRE);
-        if (!w || !w->be_slot) continue;
-        struct uslot *s = slot_of(w);
-        struct ioc_req *got = NULL;
-        slot_lock(s);
-        bool found = cancel_handoff_locked(s, r, &got);
-        slot_unlock(s);
-        if (found) {
-            while (ioc_complete_inject(e, got, -ECANCELED) != 0) sched_yield();
-            return 0;
+        /* In a hand-off list: take it out and complete it here. */
+        for (uint32_t i = 0; i < n; i++) {
+            struct ioc_worker *w = ioc_load(&e->workers[i], IOC_ACQUIRE);
+            if (!w || !w->be_slot) continue;
+            struct uslot *s = slot_of(w);
+            struct ioc_req *got = NULL;
+            slot_lock(s);
+            bool found = cancel_handoff_locked(s, r, &got);
+            slot_unlock(s);
+            if (found) {
+                while (ioc_complete_inject(e, got, -ECANCELED) != 0) sched_yield();
+                return 0;
+            }
         }
+        ioc_cpu_relax(); /* being issued right now: r->ring is about to be set */
     }
-    return -ENOENT;
 }
 
 typedef bool (*match_fn)(const struct ioc_req *r, long arg);

@@ -292,6 +292,7 @@ static int start_fd(iocomp_engine *e, int fd, struct ioc_req *r) {
     r->key = v.key;
     r->cancelled = 0;
     r->linked = 0;
+    ioc_store(&r->ring, IOC_RING_NONE, IOC_RELAXED); /* published by the backend's lock */
     if ((v.flags & BIND_SKIP) && inline_eligible(r->op)) {
         int32_t res = ioc_sync_exec(r, true);
         if (res != -EAGAIN) {
@@ -430,6 +431,7 @@ IOCOMP_API int iocomp_timer(iocomp_engine *e, iocomp_port_t port, uintptr_t key,
     r->mflags = 0;
     r->cancelled = 0;
     r->linked = 0;
+    ioc_store(&r->ring, IOC_RING_NONE, IOC_RELAXED);
     return accept_and_submit(e, r, port);
 }
 

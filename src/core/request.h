@@ -47,6 +47,7 @@ enum ioc_op {
 };
 
 enum { REQ_IDLE = 0, REQ_INFLIGHT = 1 };
+#define IOC_RING_NONE 0xffffu /* r->ring: not issued on a ring (yet) */
 
 /* Descriptor kinds, from fstat at bind time (the binding keeps it). */
 enum { FDK_OTHER = 0, FDK_FILE = 1, FDK_SOCKET = 2 };
