@@ -157,10 +157,11 @@
  *      after it and sets the flag again.
  *   E4 At most one worker holds the poller slot; it holds it only inside
  *      park(), with in_epoll set while it may be inside epoll_wait.
- *   E5 nwait >= the number of linked waiters and timers whenever no update
- *      is in flight; poll() skips epoll_wait only when it reads 0 (a hint:
- *      an event left in the kernel is found by the next reaper or by the
- *      poller, which does not consult it).
+ *   E5 nwait >= the number of linked waiters and timers (counted before a
+ *      request is linked, uncounted after it was taken out); poll() skips
+ *      epoll_wait when it reads 0. Only a hint for that skip: an event left
+ *      in the kernel is found by the next reaper or by the poller, which
+ *      does not consult it.
  *
  * Cancellation: cancel(r) finds r through r->ring (acquire: the entry or
  * the heap it went to, or 0 if it waits nowhere) and r->fd, then checks
@@ -576,6 +577,7 @@ static int timer_submit(struct ep_state *s, struct ioc_worker *self, struct ioc_
         s->heap = nh;
         s->cap = nc;
     }
+    ioc_fetch_add(&s->nwait, 1, IOC_RELAXED); /* E5: counted before it can be taken */
     r->ts[0] = (int64_t)at;
     r->linked = 1;
     s->heap[s->nheap] = r;
@@ -585,7 +587,6 @@ static int timer_submit(struct ep_state *s, struct ioc_worker *self, struct ioc_
     ioc_store(&r->ring, EPW_TIMER, IOC_RELEASE);
     if (s->heap[0] == r) rearm_locked(s);
     pthread_mutex_unlock(&s->tlock);
-    ioc_fetch_add(&s->nwait, 1, IOC_RELAXED);
     return 0;
 }
 
@@ -794,9 +795,9 @@ static int ep_submit(iocomp_engine *e, struct ioc_worker *self, struct ioc_req *
         if (side != SIDE_P) f->ready &= (uint8_t)~(1u << side); /* E2 */
     }
 wait:
+    ioc_fetch_add(&s->nwait, 1, IOC_RELAXED); /* E5: counted before it can be taken */
     link_tail(f, side, r);
     pthread_mutex_unlock(&f->lock);
-    ioc_fetch_add(&s->nwait, 1, IOC_RELAXED);
     if (ioc_unlikely(stale.n)) {
         ioc_fetch_sub(&s->nwait, stale.n, IOC_RELAXED);
         done_deliver(s, self, &stale);
