@@ -142,10 +142,10 @@
  * leaves it (level-triggered, the kernel re-queues it and wakes the poller).
  *
  * Invariants
- *   E1 A fd request is in exactly one of: its entry's list (r->linked = 1,
- *      r->ring = side + 1, both under the entry lock), a completion being
- *      delivered by the thread that unlinked it, a worker queue (a packet),
- *      or the retry list. A timer is in the heap (r->linked = 1, r->ring =
+ *   E1 A fd request is in exactly one of: its entry's list (r->ring =
+ *      epw_of(fd, side), set and reset under the entry lock), a completion
+ *      being delivered by the thread that unlinked it, a worker queue (a
+ *      packet), or the retry list. A timer is in the heap (r->ring =
  *      EPW_TIMER, under tlock) or likewise being delivered. Whoever takes a
  *      request out of a list delivers it, exactly once.
  *   E2 Outside an entry's critical section, a side with waiters is not
@@ -163,10 +163,16 @@
  *      in the kernel is found by the next reaper or by the poller, which
  *      does not consult it.
  *
- * Cancellation: cancel(r) finds r through r->ring (acquire: the entry or
- * the heap it went to, or 0 if it waits nowhere) and r->fd, then checks
- * r->linked under that lock; the winner unlinks it and completes it with
- * -ECANCELED. cancel_fd takes every waiter of the entry. cancel_port walks
+ * Cancellation: cancel(r) finds r through r->ring alone (acquire: which
+ * descriptor's list, or the heap, or IOC_RING_NONE), then checks under that
+ * lock, by pointer, that r is in that list (or at its heap index); the
+ * winner unlinks it and completes it with -ECANCELED. It reads no plain
+ * field of r before that: a request that completed meanwhile may be
+ * resubmitted by its callback on another thread (core/io.c rewrites fd,
+ * linked...), and only the atomic r->ring may be read against that. The
+ * descriptor number lives in r->ring for that reason: 14 bits, so a
+ * descriptor >= EPW_FD_BIG is found by searching the entries from
+ * EPW_FD_BIG up (rare; still exact). cancel_fd takes every waiter of the entry. cancel_port walks
  * every allocated chunk, skipping entries whose nwait reads 0 without
  * locking them (the closer calls cancel_port again every millisecond while
  * requests remain, core/port.c, so a waiter linked concurrently is caught by
@@ -178,7 +184,7 @@
  * request older than the registered generation likewise.
  *
  * Scratch fields of struct ioc_req this backend uses while it owns a
- * request: next/prev (lists), linked, ring (where it waits: EPW_*), ts[0]
+ * request: next/prev (lists), ring (where it waits, see epw_of), ts[0]
  * (timer deadline; a completion's result while on a done or retry list),
  * ts[1] (heap index).
  */
@@ -211,8 +217,17 @@
 _Static_assert((uint64_t)(EP_CHUNK * EP_CHUNKS) < UINT32_MAX, "fd | gen << 32 never equals a tag");
 
 enum { SIDE_R = 0, SIDE_W = 1, SIDE_P = 2, NSIDES = 3 };
-/* r->ring while the backend holds the request: side + 1, or the heap. */
-enum { EPW_NONE = 0, EPW_TIMER = NSIDES + 1 };
+/* r->ring while the backend holds the request (E1): IOC_RING_NONE (the
+ * core's "nowhere", ours too after unlinking), EPW_TIMER (the heap), or
+ * epw_of(fd, side): fd << 2 | (side + 1), the descriptor capped at
+ * EPW_FD_BIG (see Cancellation). */
+#define EPW_TIMER 0u
+#define EPW_FD_BIG 16382u
+_Static_assert((EPW_FD_BIG << 2 | NSIDES) < IOC_RING_NONE, "where-codes stay below IOC_RING_NONE");
+static inline uint16_t epw_of(int fd, unsigned side) {
+    unsigned n = (unsigned)fd < EPW_FD_BIG ? (unsigned)fd : EPW_FD_BIG;
+    return (uint16_t)(n << 2 | (side + 1u));
+}
 #define RDY_R (1u << SIDE_R)
 #define RDY_W (1u << SIDE_W)
 #define FDF_NOPOLL 1u /* epoll refused it (EPERM): deferred like a file */
@@ -428,10 +443,8 @@ static void link_tail(struct ep_fd *f, unsigned side, struct ioc_req *r) {
     if (f->tail[side]) f->tail[side]->next = r;
     else f->head[side] = r;
     f->tail[side] = r;
-    r->linked = 1;
-    /* Release pairs with cancel's acquire load: r's fields (fd) written
-     * before are visible to a canceller that finds it here. */
-    ioc_store(&r->ring, (uint16_t)(side + 1), IOC_RELEASE);
+    /* Release pairs with cancel's acquire load (it then takes our lock). */
+    ioc_store(&r->ring, epw_of(r->fd, side), IOC_RELEASE);
     ioc_store(&f->nwait, ioc_load(&f->nwait, IOC_RELAXED) + 1, IOC_RELAXED);
 }
 
@@ -441,8 +454,7 @@ static void unlink_req(struct ep_fd *f, unsigned side, struct ioc_req *r) {
     if (r->next) r->next->prev = r->prev;
     else f->tail[side] = r->prev;
     r->next = r->prev = NULL;
-    r->linked = 0;
-    ioc_store(&r->ring, EPW_NONE, IOC_RELAXED);
+    ioc_store(&r->ring, IOC_RING_NONE, IOC_RELAXED);
     ioc_store(&f->nwait, ioc_load(&f->nwait, IOC_RELAXED) - 1, IOC_RELAXED);
 }
 
@@ -540,8 +552,7 @@ static void heap_remove(struct ep_state *s, uint32_t i) {
         sift_down(s, i);
         sift_up(s, (uint32_t)last->ts[1]);
     }
-    r->linked = 0;
-    ioc_store(&r->ring, EPW_NONE, IOC_RELAXED);
+    ioc_store(&r->ring, IOC_RING_NONE, IOC_RELAXED);
 }
 
 /* Arms the timerfd for the earliest deadline (tlock held). */
@@ -560,7 +571,6 @@ static int timer_submit(struct ep_state *s, struct ioc_worker *self, struct ioc_
     uint64_t now = ioc_now_ns();
     uint64_t at = (r->len & IOCOMP_TIMER_ABS) ? r->u.ns : now + r->u.ns;
     if (at < r->u.ns || at > (uint64_t)INT64_MAX) at = (uint64_t)INT64_MAX; /* saturate */
-    ioc_store(&r->ring, EPW_NONE, IOC_RELAXED);
     if (at <= now) { /* already due: completes at once */
         unsigned local = 0;
         deliver(s, self, r, 0, &local);
@@ -579,7 +589,6 @@ static int timer_submit(struct ep_state *s, struct ioc_worker *self, struct ioc_
     }
     ioc_fetch_add(&s->nwait, 1, IOC_RELAXED); /* E5: counted before it can be taken */
     r->ts[0] = (int64_t)at;
-    r->linked = 1;
     s->heap[s->nheap] = r;
     r->ts[1] = s->nheap++;
     sift_up(s, (uint32_t)r->ts[1]);
@@ -613,7 +622,10 @@ static unsigned timers_expire(struct ep_state *s, struct ioc_worker *self) {
 
 static int timer_cancel(struct ep_state *s, struct ioc_req *r) {
     pthread_mutex_lock(&s->tlock);
-    bool mine = r->linked && r->ts[1] >= 0 && (uint64_t)r->ts[1] < s->nheap && s->heap[r->ts[1]] == r;
+    /* In the heap iff at its recorded index (ts[1] is written only under
+     * tlock, for requests in the heap). */
+    bool mine = ioc_load(&r->ring, IOC_RELAXED) == EPW_TIMER && r->ts[1] >= 0 &&
+                (uint64_t)r->ts[1] < s->nheap && s->heap[r->ts[1]] == r;
     if (mine) {
         heap_remove(s, (uint32_t)r->ts[1]);
         rearm_locked(s);
@@ -633,8 +645,7 @@ static void timers_take_port(struct ep_state *s, uint32_t port_idx, struct done 
     for (uint32_t i = 0; i < s->nheap; i++) {
         struct ioc_req *r = s->heap[i];
         if (r->port_idx == port_idx) {
-            r->linked = 0;
-            ioc_store(&r->ring, EPW_NONE, IOC_RELAXED);
+            ioc_store(&r->ring, IOC_RING_NONE, IOC_RELAXED);
             done_add(d, r, -ECANCELED);
         } else {
             t_place(s, kept++, r);
@@ -754,7 +765,6 @@ static unsigned harvest(struct ep_state *s, struct ioc_worker *self, struct epol
 static int ep_submit(iocomp_engine *e, struct ioc_worker *self, struct ioc_req *r) {
     struct ep_state *s = st_of(e);
     if (ioc_unlikely(r->op == IOC_OP_TIMER)) return timer_submit(s, self, r);
-    ioc_store(&r->ring, EPW_NONE, IOC_RELAXED); /* waits nowhere (yet): cancel says -ENOENT */
     if (r->fd_kind == FDK_FILE || r->op == IOC_OP_FSYNC) return ioc_complete_deferred(e, self, r);
     struct ep_fd *f = fd_get(s, r->fd);
     if (ioc_unlikely(!f)) return (r->fd < 0 || (unsigned)r->fd >= EP_CHUNK * EP_CHUNKS) ? -EBADF : -ENOMEM;
@@ -814,18 +824,42 @@ complete:
     return 0;
 }
 
+/* r is in f's list `side` (lock held): a pointer walk, no field of r read. */
+static bool in_list_locked(const struct ep_fd *f, unsigned side, const struct ioc_req *r) {
+    for (const struct ioc_req *x = f->head[side]; x; x = x->next)
+        if (x == r) return true;
+    return false;
+}
+
+/* Takes r out of f's list if it is there (lock taken here). */
+static bool take_if_linked(struct ep_fd *f, unsigned side, struct ioc_req *r) {
+    pthread_mutex_lock(&f->lock);
+    bool mine = ioc_load(&r->ring, IOC_RELAXED) != IOC_RING_NONE && in_list_locked(f, side, r);
+    if (mine) unlink_req(f, side, r);
+    pthread_mutex_unlock(&f->lock);
+    return mine;
+}
+
 static int ep_cancel(iocomp_engine *e, struct ioc_req *r) {
     struct ep_state *s = st_of(e);
     /* Acquire pairs with link_tail's / timer_submit's release store. */
     uint16_t where = ioc_load(&r->ring, IOC_ACQUIRE);
-    if (where == EPW_NONE || where > EPW_TIMER) return -ENOENT;
+    if (where == IOC_RING_NONE) return -ENOENT; /* not waiting (deferred, done, not yet linked) */
     if (where == EPW_TIMER) return timer_cancel(s, r);
-    struct ep_fd *f = fd_lookup(s, r->fd);
-    if (!f) return -ENOENT;
-    pthread_mutex_lock(&f->lock);
-    bool mine = r->linked && ioc_load(&r->ring, IOC_RELAXED) == where;
-    if (mine) unlink_req(f, where - 1u, r);
-    pthread_mutex_unlock(&f->lock);
+    unsigned side = (where & 3u) - 1u, fdn = where >> 2;
+    if (side >= NSIDES) return -ENOENT;
+    bool mine = false;
+    if (fdn < EPW_FD_BIG) {
+        struct ep_fd *f = fd_lookup(s, (int)fdn);
+        mine = f && take_if_linked(f, side, r);
+    } else {
+        for (unsigned ci = EPW_FD_BIG / EP_CHUNK; ci < EP_CHUNKS && !mine; ci++) {
+            struct ep_fd *c = ioc_load(&s->chunks[ci], IOC_ACQUIRE);
+            if (!c) continue;
+            for (unsigned i = 0; i < EP_CHUNK && !mine; i++)
+                if (ioc_load(&c[i].nwait, IOC_RELAXED)) mine = take_if_linked(&c[i], side, r);
+        }
+    }
     if (!mine) return -ENOENT; /* completed, or being completed, already */
     ioc_fetch_sub(&s->nwait, 1, IOC_RELAXED);
     unsigned local = 0;
