@@ -125,9 +125,10 @@
  *     works and claims the slot again when it parks; if its callback blocks,
  *     the monitor's rescue does.
  *
- * No lost wake-up, three Dekker (store-buffer) pairs, each a seq_cst store
- * then a seq_cst load on one side, a store then a full fence then a load on
- * the other; in the single total order one side sees the other's store:
+ * No lost wake-up, three Dekker (store-buffer) pairs: each side stores its
+ * flag, then loads the other's, with a full barrier in between (seq_cst
+ * store and load, or ioc_fence_full() after park.c's release store of the
+ * word); in the single total order one side sees the other's store:
  *   D1 poller: in_epoll = 1 ; load word     waker: word = 0 ; fence ; load in_epoll
  *      Either the poller sees 0 and does not sleep, or the waker sees
  *      in_epoll and writes the eventfd. The eventfd is level-triggered, so a
@@ -172,11 +173,11 @@
  * linked...), and only the atomic r->ring may be read against that. The
  * descriptor number lives in r->ring for that reason: 14 bits, so a
  * descriptor >= EPW_FD_BIG is found by searching the entries from
- * EPW_FD_BIG up (rare; still exact). cancel_fd takes every waiter of the entry. cancel_port walks
- * every allocated chunk, skipping entries whose nwait reads 0 without
- * locking them (the closer calls cancel_port again every millisecond while
- * requests remain, core/port.c, so a waiter linked concurrently is caught by
- * the next pass), then filters the timer heap. A descriptor closed by the
+ * EPW_FD_BIG up (rare; still exact). cancel_fd takes every waiter of the
+ * entry. cancel_port walks every allocated chunk, skipping entries whose
+ * nwait reads 0 without locking them (the closer calls cancel_port again
+ * every millisecond while requests remain, core/port.c, so a waiter linked
+ * concurrently is caught by the next pass), then filters the timer heap. A descriptor closed by the
  * host while requests wait is never reported again (close removes it from
  * the set); its requests complete when cancelled, unbound or at their
  * port's close. Re-registration for a newer generation completes the old
