@@ -481,8 +481,15 @@ enum { REG_OK = 0, REG_STALE = 1, REG_FAILED = 2 };
 static int fd_register_locked(struct ep_state *s, struct ep_fd *f, struct ioc_req *r, struct done *d, int *err) {
     if (f->gen != 0 && (int32_t)(r->fd_gen - f->gen) < 0) return REG_STALE;
     struct epoll_event ev = {.events = EP_EVENTS, .data.u64 = (uint32_t)r->fd | (uint64_t)r->fd_gen << 32};
-    int rc = epoll_ctl(s->epfd, EPOLL_CTL_ADD, r->fd, &ev);
-    if (rc != 0 && errno == EEXIST) rc = epoll_ctl(s->epfd, EPOLL_CTL_MOD, r->fd, &ev);
+    /* Registered before (a rebind of the same descriptor is the common
+     * case): MOD first. epoll keys its entries by (open file, number), so a
+     * new file behind a reused number answers ENOENT and is ADDed. */
+    int op = f->gen ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    int rc = epoll_ctl(s->epfd, op, r->fd, &ev);
+    if (rc != 0 && errno == (op == EPOLL_CTL_MOD ? ENOENT : EEXIST)) {
+        op = op == EPOLL_CTL_MOD ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+        rc = epoll_ctl(s->epfd, op, r->fd, &ev);
+    }
     uint8_t flags = 0;
     if (rc != 0) {
         int e = errno;
