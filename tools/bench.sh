@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Headline benchmarks: iocomp against the peer kit, in one run, on this machine.
 #
-#   tools/bench.sh                 REPS=5 repetitions of everything (~15 min on 2 cores)
-#   QUICK=1 tools/bench.sh         smoke run: the kit's --quick sizes, REPS=1
+#   tools/bench.sh                 REPS=5 repetitions of everything (~20 min on 2 cores)
+#   QUICK=1 tools/bench.sh         smoke run: the kit's --quick sizes, REPS=1 (~4 min)
 #
 # Steps:
 #   1. installs the Debian packages that are missing (apt-get; sudo when not root)
@@ -12,8 +12,18 @@
 #      be read-only) to build-release/peers and runs its build.sh there
 #   4. runs the kit's W1 post, W2 spawn and W5 sched with iocomp as the extra
 #      implementation of each (W1_EXTRA, W2_EXTRA, W5_EXTRA), so every ratio
-#      below comes from one run.sh invocation
-#   5. runs iocomp-wake (wake-up latency vs a raw futex hand-off, idle CPU)
+#      below comes from one run.sh invocation; then the kit's W3 echo and W4
+#      fileread, one invocation per iocomp variant, because run.sh takes one
+#      extra implementation per workload and the ratios need the peers of the
+#      same invocation:
+#        W3 closed loop, tools/iocomp-echo on io_uring (W3_EXTRA_SERVER)
+#        W3 closed loop, tools/iocomp-echo on epoll
+#        W3 open loop at ECHO_OPEN_RATE msgs/s, iocomp-echo on io_uring
+#        W4 with bench/iocomp-fileread -w 1 (W4_EXTRA), then -w 2
+#      (ECHO_PORT is a random base in 20000-59999 unless set, so that another
+#      echo benchmark on the machine cannot answer our client)
+#   5. runs iocomp-nop (NOP-like ingestion at batch 1/4/32/256 against a raw
+#      liburing loop in the same process, REPS repetitions inside), iocomp-wake (wake-up latency vs a raw futex hand-off, idle CPU)
 #      REPS times, iocomp-elastic (thread injection, retirement and idle CPU
 #      of the elastic pool under a square-wave load; ~45 s a run, -q ~10 s)
 #      ELASTIC_REPS times, and iocomp-ovalloc (overlapped alloc+free vs
@@ -22,12 +32,15 @@
 #      same-run ratios that the brief's performance targets are stated in
 #
 # Everything printed is also in build-release/bench.log (the kit's part alone
-# in build-release/bench-kit.log, what summarize.sh reads).
+# in build-release/bench-kit*.log, one per invocation, what summarize.sh reads).
 #
 # Settings (environment): REPS [5]  QUICK [0]  WORKERS [2]  PEERS_DIR
 #   BUILD_DIR [<repo>/build-release]  JOBS [nproc]  WAKE_SECS [0.5 per phase; quick 0.2]
 #   OVALLOC_MIN_TIME [0.2 s per benchmark; quick 0.05]  SKIP_INSTALL [0]  SKIP_KIT [0]
 #   ELASTIC_REPS [1]  ELASTIC_ARGS [none; quick -q]
+#   ECHO_THREADS [1] (iocomp-echo workers)  ECHO_OPEN_RATE [50000]  ECHO_PORT [random]
+#   NOP_N [500000; quick 100000] (requests per iocomp-nop run)
+#   ONLY [all] (space-separated subset of: post spawn sched echo fileread nop wake elastic ovalloc)
 #   and the kit's own (POST_N, FIB_ITERS, SCHED_BENCHES, QUIET_MAX, ...; see peers/README.md).
 set -euo pipefail
 
@@ -46,13 +59,28 @@ else
     ELASTIC_ARGS=${ELASTIC_ARGS:-}
 fi
 ELASTIC_REPS=${ELASTIC_REPS:-1}
+ECHO_THREADS=${ECHO_THREADS:-1} ECHO_OPEN_RATE=${ECHO_OPEN_RATE:-50000}
+if [ "$QUICK" = 1 ]; then NOP_N=${NOP_N:-100000}; else NOP_N=${NOP_N:-500000}; fi
+ONLY=${ONLY:-all}
+# The kit's W3 servers listen on ECHO_PORT + (0..199); a base of our own keeps
+# another echo benchmark on this machine from answering our client.
+export ECHO_PORT=${ECHO_PORT:-$((20000 + RANDOM % 40000))}
 export REPS WORKERS=${WORKERS:-2}
 JOBS=${JOBS:-$(nproc)}
 LOG=$BUILD_DIR/bench.log
 KITLOG=$BUILD_DIR/bench-kit.log
+# One kit log per W3 / W4 invocation (each has its own peer rows).
+KITLOG_W3=$BUILD_DIR/bench-kit-w3-uring.log
+KITLOG_W3E=$BUILD_DIR/bench-kit-w3-epoll.log
+KITLOG_W3R=$BUILD_DIR/bench-kit-w3-rate.log
+KITLOG_W4A=$BUILD_DIR/bench-kit-w4-1w.log
+KITLOG_W4B=$BUILD_DIR/bench-kit-w4-2w.log
+KITLOGS="$KITLOG $KITLOG_W3 $KITLOG_W3E $KITLOG_W3R $KITLOG_W4A $KITLOG_W4B"
 BENCH_BIN=$BUILD_DIR/bench
+TOOLS_BIN=$BUILD_DIR/tools
 
 say() { printf '\n### %s\n' "$*"; }
+want() { [ "$ONLY" = all ] || case " $ONLY " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 # --- 1. packages -------------------------------------------------------------------
 install_packages() { "$HERE/deps.sh"; }
@@ -60,10 +88,12 @@ install_packages() { "$HERE/deps.sh"; }
 # --- 2. build ------------------------------------------------------------------------
 build_iocomp() {
     cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DIOCOMP_BUILD_TESTS=OFF \
-        -DIOCOMP_BUILD_BENCH=ON > "$BUILD_DIR/configure.log" 2>&1 || { cat "$BUILD_DIR/configure.log"; return 1; }
+        -DIOCOMP_BUILD_BENCH=ON -DIOCOMP_BUILD_TOOLS=ON > "$BUILD_DIR/configure.log" 2>&1 ||
+        { cat "$BUILD_DIR/configure.log"; return 1; }
     cmake --build "$BUILD_DIR" -j "$JOBS"
     local b
-    for b in iocomp-post iocomp-sched iocomp-fib iocomp-wake iocomp-elastic iocomp-ovalloc; do
+    for b in iocomp-post iocomp-sched iocomp-fib iocomp-wake iocomp-elastic iocomp-ovalloc iocomp-nop \
+        iocomp-fileread ../tools/iocomp-echo; do
         [ -x "$BENCH_BIN/$b" ] || { echo "not built: $BENCH_BIN/$b" >&2; return 1; }
     done
 }
@@ -99,18 +129,51 @@ wait_quiet() {
 # --- 4.-5. measurements -------------------------------------------------------------------
 run_kit() {
     local kit=$BUILD_DIR/peers/run.sh
-    : > "$KITLOG"
-    say "W1 post (kit + iocomp)"
-    W1_EXTRA="iocomp:$BENCH_BIN/iocomp-post -n {N} -w {WORKERS}" "$kit" post $QUICK_ARG | tee -a "$KITLOG"
-    say "W2 spawn (kit + iocomp)"
-    W2_EXTRA="iocomp:$BENCH_BIN/iocomp-fib -n {FIB_N} -c {FIB_CUTOFF} -i {FIB_ITERS} -w {WORKERS}" \
-        "$kit" spawn $QUICK_ARG | tee -a "$KITLOG"
-    say "W5 sched (kit + iocomp)"
-    W5_EXTRA="iocomp:$BENCH_BIN/iocomp-sched -b {BENCH} -i {ITERS} -w {WORKERS}" \
-        "$kit" sched $QUICK_ARG | tee -a "$KITLOG"
+    local echo_cmd="$TOOLS_BIN/iocomp-echo --port {PORT} --threads $ECHO_THREADS"
+    local read_cmd="$BENCH_BIN/iocomp-fileread -f {FILE} -n {READS} -q {QD} -b {BS}"
+    if want post; then
+        say "W1 post (kit + iocomp)"
+        W1_EXTRA="iocomp:$BENCH_BIN/iocomp-post -n {N} -w {WORKERS}" "$kit" post $QUICK_ARG | tee -a "$KITLOG"
+    fi
+    if want spawn; then
+        say "W2 spawn (kit + iocomp)"
+        W2_EXTRA="iocomp:$BENCH_BIN/iocomp-fib -n {FIB_N} -c {FIB_CUTOFF} -i {FIB_ITERS} -w {WORKERS}" \
+            "$kit" spawn $QUICK_ARG | tee -a "$KITLOG"
+    fi
+    if want sched; then
+        say "W5 sched (kit + iocomp)"
+        W5_EXTRA="iocomp:$BENCH_BIN/iocomp-sched -b {BENCH} -i {ITERS} -w {WORKERS}" \
+            "$kit" sched $QUICK_ARG | tee -a "$KITLOG"
+    fi
+    if want echo; then
+        # ECHO_RATE is the kit's open-loop switch: unset for the closed-loop runs.
+        say "W3 echo, closed loop (kit + iocomp-echo on io_uring, $ECHO_THREADS worker(s))"
+        ECHO_RATE= W3_EXTRA_SERVER="iocomp:$echo_cmd --backend uring" W3_EXTRA_THREADS=$ECHO_THREADS \
+            "$kit" echo $QUICK_ARG | tee "$KITLOG_W3"
+        say "W3 echo, closed loop (kit + iocomp-echo on epoll, $ECHO_THREADS worker(s))"
+        ECHO_RATE= W3_EXTRA_SERVER="iocomp-epoll:$echo_cmd --backend epoll" W3_EXTRA_THREADS=$ECHO_THREADS \
+            "$kit" echo $QUICK_ARG | tee "$KITLOG_W3E"
+        say "W3 echo, open loop at $ECHO_OPEN_RATE msgs/s (kit + iocomp-echo on io_uring)"
+        ECHO_RATE=$ECHO_OPEN_RATE W3_EXTRA_SERVER="iocomp:$echo_cmd --backend uring" \
+            W3_EXTRA_THREADS=$ECHO_THREADS "$kit" echo $QUICK_ARG | tee "$KITLOG_W3R"
+    fi
+    if want fileread; then
+        say "W4 fileread (kit + iocomp-fileread, 1 worker)"
+        W4_EXTRA="iocomp-1w:$read_cmd -w 1" "$kit" fileread $QUICK_ARG | tee "$KITLOG_W4A"
+        say "W4 fileread (kit + iocomp-fileread, 2 workers)"
+        W4_EXTRA="iocomp-2w:$read_cmd -w 2" "$kit" fileread $QUICK_ARG | tee "$KITLOG_W4B"
+    fi
 }
 
-run_own() {
+run_nop() {
+    want nop || return 0
+    say "NOP-like ingestion vs raw liburing: $BENCH_BIN/iocomp-nop -r $REPS -n $NOP_N (medians of $REPS)"
+    wait_quiet
+    "$BENCH_BIN/iocomp-nop" -r "$REPS" -n "$NOP_N" 2>&1 || echo "# FAILED: iocomp-nop exited with status $?"
+}
+
+run_wake() {
+    want wake || return 0
     local r
     say "wake-up latency: $BENCH_BIN/iocomp-wake -w $WORKERS -d $WAKE_SECS, $REPS run(s)"
     for r in $(seq 1 "$REPS"); do
@@ -118,6 +181,11 @@ run_own() {
         echo "# wake run $r/$REPS"
         "$BENCH_BIN/iocomp-wake" -w "$WORKERS" -d "$WAKE_SECS" || echo "# FAILED: iocomp-wake exited with status $?"
     done
+}
+
+run_elastic() {
+    want elastic || return 0
+    local r
     say "elastic pool, square-wave load: $BENCH_BIN/iocomp-elastic $ELASTIC_ARGS, $ELASTIC_REPS run(s)"
     for r in $(seq 1 "$ELASTIC_REPS"); do
         wait_quiet
@@ -125,15 +193,21 @@ run_own() {
         # shellcheck disable=SC2086  # ELASTIC_ARGS is a list of flags
         "$BENCH_BIN/iocomp-elastic" $ELASTIC_ARGS || echo "# FAILED: iocomp-elastic exited with status $?"
     done
+}
+
+run_ovalloc() {
+    want ovalloc || return 0
     say "overlapped alloc+free: $BENCH_BIN/iocomp-ovalloc --benchmark_repetitions=$REPS"
     wait_quiet
     "$BENCH_BIN/iocomp-ovalloc" --benchmark_repetitions="$REPS" --benchmark_report_aggregates_only=true \
         --benchmark_min_time="$OVALLOC_MIN_TIME" || echo "# FAILED: iocomp-ovalloc exited with status $?"
 }
 
+run_own() { run_nop; run_wake; run_elastic; run_ovalloc; }
+
 # --- 6. tables -----------------------------------------------------------------------------
-ratios() { # $1 = whole log (wake, elastic and ovalloc lines), $2 = kit log (median RESULT lines)
-    awk -v W="$WORKERS" '
+ratios() { # $1 = whole log (wake, elastic, ovalloc, nop lines), then the kit logs (median RESULT lines)
+    awk -v W="$WORKERS" -v RATE="$ECHO_OPEN_RATE" '
     function field(line, key) {
         if (match(line, " " key "=[^ ]*")) return substr(line, RSTART + length(key) + 2, RLENGTH - length(key) - 2)
         return ""
@@ -166,11 +240,18 @@ ratios() { # $1 = whole log (wake, elastic and ovalloc lines), $2 = kit log (med
             ov = field($0, "pair_ratio"); ovm = field($0, "pair_ratio_vs_malloc")
             ovr = field($0, "remote_ratio")
         }
+        if ($1 == "NOP_SUMMARY") {
+            b = field($0, "batch"); nb[++nbatches] = b
+            nopr[b] = field($0, "ratio"); nopo[b] = field($0, "overhead_ns"); nopv[b] = field($0, "ratio_vs_nop")
+            nopi[b] = field($0, "iocomp_ops_per_s"); nopw[b] = field($0, "raw_ops_per_s"); nopop = field($0, "op")
+        }
         next
     }
-    /^RESULT / {  # the kit log: medians only (rep lines start with "#")
-        k = field($0, "workload") "|" field($0, "impl")
+    /^RESULT / {  # a kit log: medians only (rep lines start with "#"); W3/W4 logs get a tag
+        t = FILENAME; sub(/.*\//, "", t); sub(/^bench-kit-?/, "", t); sub(/\.log$/, "", t)
+        k = (t == "" ? "" : t "|") field($0, "workload") "|" field($0, "impl")
         ops[k] = field($0, "ops_per_s"); ns[k] = field($0, "ns_per_op")
+        cpu[k] = field($0, "cpu_us_per_op"); p99[k] = field($0, "p99_us")
     }
     END {
         print "| benchmark | same-run figure | value | target | met |"
@@ -191,13 +272,46 @@ ratios() { # $1 = whole log (wake, elastic and ovalloc lines), $2 = kit log (med
         row("wake", "engine CPU at 2000 us spacing (% of a core)", median(idle), "<=", 2)
         row("elastic", "injection p99 (ms)", median(elp99), "<=", 2)
         row("ovalloc", "iocomp / jemalloc mallocx+dallocx, one worker", ov, "<=", 1.5)
+        best = ""; bestn = ""
+        n = split("epoll-1t libuv tokio go", P, " ")
+        for (i = 1; i <= n; i++) {
+            x = ops["w3-uring|echo|" P[i]]
+            if (x != "" && (best == "" || x + 0 > best + 0)) { best = x; bestn = P[i] }
+        }
+        row("W3 echo, io_uring", "iocomp / best peer (" (bestn == "" ? "n/a" : bestn) ") (msgs/s)", ratio(ops["w3-uring|echo|iocomp"], best), ">=", 1)
+        row("W3 echo, io_uring", "iocomp / tokio (server CPU us per msg)", ratio(cpu["w3-uring|echo|iocomp"], cpu["w3-uring|echo|tokio"]), "<=", 0.8)
+        row("W3 echo, io_uring", "iocomp / tokio (p99 at " RATE " msgs/s offered)", ratio(p99["w3-rate|echo|iocomp"], p99["w3-rate|echo|tokio"]), "<=", 1)
+        row("W3 echo, epoll", "iocomp-epoll / epoll-1t (msgs/s)", ratio(ops["w3-epoll|echo|iocomp-epoll"], ops["w3-epoll|echo|epoll-1t"]), ">=", 0.95)
+        row("W4 fileread", "iocomp 1 worker / raw-uring (reads/s)", ratio(ops["w4-1w|fileread|iocomp-1w"], ops["w4-1w|fileread|raw-uring"]), ">=", 0.9)
+        row("W4 fileread", "iocomp 2 workers / fio-psync 2 jobs (reads/s)", ratio(ops["w4-2w|fileread|iocomp-2w"], ops["w4-2w|fileread|fio-psync"]), ">=", 1)
+        row("W4 fileread", "iocomp 2 workers / libuv (reads/s)", ratio(ops["w4-2w|fileread|iocomp-2w"], ops["w4-2w|fileread|libuv"]), ">=", 3)
+        for (i = 1; i <= nbatches; i++) {
+            b = nb[i]
+            if (b == 1) row("NOP ingestion, batch 1", "iocomp / raw liburing, same op (" nopop ")", nopr[b], ">=", 0.9)
+            else if (b + 0 >= 32) row("NOP ingestion, batch " b, "iocomp / raw liburing, same op (" nopop ")", nopr[b], ">=", 0.85)
+        }
         printf "\nReference figures (medians): wake parked p50 %s us, futex p50 %s us; ovalloc iocomp / jemalloc malloc+free (fast path) %s, freed on another worker / mallocx %s.\n",
             fmt(median(park)), fmt(median(fut)), fmt(ovm), fmt(ovr)
         printf "elastic (keep-alive 100 ms): back to min, worst cycle %s ms (cycles within keep-alive + 10 %%:%s); idle CPU at min %s %% of a core (medians over runs where several).\n",
             fmt(median(elback)), elok == "" ? " n/a" : elok, fmt(median(elidle))
         printf "W1 ops/s: iocomp %s, mutex-pool %s, tokio %s, ck-ring-raw %s.\n",
             ops["post|iocomp"], ops["post|mutex-pool"], ops["post|tokio"], ops["post|ck-ring-raw"]
-    }' "$1" "$2"
+        printf "W3 closed loop msgs/s (io_uring run): iocomp %s, epoll-1t %s, libuv %s, tokio %s, go %s; server CPU us/msg: iocomp %s, tokio %s, epoll-1t %s.\n",
+            ops["w3-uring|echo|iocomp"], ops["w3-uring|echo|epoll-1t"], ops["w3-uring|echo|libuv"], ops["w3-uring|echo|tokio"],
+            ops["w3-uring|echo|go"], cpu["w3-uring|echo|iocomp"], cpu["w3-uring|echo|tokio"], cpu["w3-uring|echo|epoll-1t"]
+        printf "W3 closed loop msgs/s (epoll run): iocomp-epoll %s, epoll-1t %s; server CPU us/msg: iocomp-epoll %s, epoll-1t %s.\n",
+            ops["w3-epoll|echo|iocomp-epoll"], ops["w3-epoll|echo|epoll-1t"], cpu["w3-epoll|echo|iocomp-epoll"], cpu["w3-epoll|echo|epoll-1t"]
+        printf "W3 open loop at %s msgs/s, p99 us: iocomp %s, tokio %s, epoll-1t %s, libuv %s, go %s.\n", RATE,
+            p99["w3-rate|echo|iocomp"], p99["w3-rate|echo|tokio"], p99["w3-rate|echo|epoll-1t"], p99["w3-rate|echo|libuv"], p99["w3-rate|echo|go"]
+        printf "W4 reads/s: iocomp-1w %s vs raw-uring %s (1w run); iocomp-2w %s vs fio-psync %s, libuv %s, raw-uring %s (2w run).\n",
+            ops["w4-1w|fileread|iocomp-1w"], ops["w4-1w|fileread|raw-uring"], ops["w4-2w|fileread|iocomp-2w"],
+            ops["w4-2w|fileread|fio-psync"], ops["w4-2w|fileread|libuv"], ops["w4-2w|fileread|raw-uring"]
+        for (i = 1; i <= nbatches; i++) {
+            b = nb[i]
+            printf "NOP batch %s (%s): iocomp %s/s, raw %s/s, ratio %s, iocomp costs %s ns more per request; iocomp / raw IORING_OP_NOP %s.\n",
+                b, nopop, nopi[b], nopw[b], nopr[b], nopo[b], nopv[b]
+        }
+    }' "$@"
 }
 
 main() {
@@ -211,14 +325,21 @@ main() {
         run_kit
     fi
     run_own
-    say "kit summary (medians of $REPS; $KITLOG)"
-    [ -s "$KITLOG" ] && "$BUILD_DIR/peers/summarize.sh" "$KITLOG"
+    local f
+    for f in $KITLOGS; do
+        [ -s "$f" ] || continue
+        say "kit summary (medians of $REPS; $f)"
+        "$BUILD_DIR/peers/summarize.sh" "$f"
+    done
     say "targets (same-run ratios)"
-    ratios "$LOG.part" "$KITLOG"
+    # shellcheck disable=SC2086  # KITLOGS is a list of paths without spaces
+    ratios "$LOG.part" $KITLOGS
+    echo
+    echo "# total time: $((SECONDS / 60)) min $((SECONDS % 60)) s"
 }
 
 mkdir -p "$BUILD_DIR"
-: > "$KITLOG"  # never reuse an older run's kit figures
+for f in $KITLOGS; do : > "$f"; done  # never reuse an older run's kit figures
 # The whole output goes to the log; the ratio table reads what was logged so far.
 main 2>&1 | tee "$LOG.part"
 rc=${PIPESTATUS[0]}
