@@ -128,23 +128,14 @@ static void fail(const char *what, int rc) {
     exit(1);
 }
 
-static unsigned long g_eagain; /* host submits refused with -EAGAIN and retried */
-
 /* t: the submit time to record (the callback passes its own start time, as
  * the kit's raw-uring loop stamps a refill with its reap time: one clock
  * read per read). */
-static void submit(iocomp_overlapped *ov, int host, uint64_t t) {
+static void submit(iocomp_overlapped *ov, uint64_t t) {
     struct slot *s = iocomp_overlapped_ext(ov);
     int64_t off = (int64_t)((rng_next(&s->seed) % g.nblocks) * g.bs);
     s->t_submit = t;
-    int rc;
-    /* -EAGAIN: the io_uring backend refuses a host submit while no worker has
-     * started running (right after iocomp_engine_create(); not in the
-     * contract, see bench/README.md). Retried; counted in the comment line. */
-    while ((rc = iocomp_read(g.e, g.fd, s->buf, g.bs, off, ov)) == -EAGAIN && host) {
-        g_eagain++;
-        sched_yield();
-    }
+    int rc = iocomp_read(g.e, g.fd, s->buf, g.bs, off, ov);
     if (rc != 0) fail("iocomp_read", rc);
 }
 
@@ -158,7 +149,7 @@ static void read_cb(void *ctx, int32_t status, uint32_t bytes, iocomp_overlapped
     (void)ctx;
     uint64_t t = bu_now_ns();
     if (key == KEY_START) { /* the round's start packet: the first reads, from this worker */
-        for (unsigned i = 0; i < g_first; i++) submit(g_ovs[i], 0, bu_now_ns());
+        for (unsigned i = 0; i < g_first; i++) submit(g_ovs[i], bu_now_ns());
         return;
     }
     struct slot *s = iocomp_overlapped_ext(ov);
@@ -176,7 +167,7 @@ static void read_cb(void *ctx, int32_t status, uint32_t bytes, iocomp_overlapped
      * numbered n is the round's last. */
     unsigned long d = atomic_fetch_add_explicit(&g.done, 1, memory_order_acq_rel) + 1;
     if (d <= g.n - g_first) {
-        submit(ov, 0, t);
+        submit(ov, t);
     } else if (d == g.n) {
         g.t_end = bu_now_ns();
         sem_post(&g.fin);
@@ -196,7 +187,7 @@ static double round_run(iocomp_overlapped **ovs, unsigned q, unsigned long n, in
         int rc = iocomp_post(g.e, g.port, 0, 0, NULL, KEY_START);
         if (rc < 0) fail("iocomp_post", rc);
     } else { /* this thread does: the backend spreads them over the workers' rings */
-        for (unsigned i = 0; i < first; i++) submit(ovs[i], 1, bu_now_ns());
+        for (unsigned i = 0; i < first; i++) submit(ovs[i], bu_now_ns());
     }
     while (sem_wait(&g.fin) != 0 && errno == EINTR) {}
     return (double)(g.t_end - t0) / 1e9;
@@ -272,9 +263,9 @@ int main(int argc, char **argv) {
     }
     bu_print_result("fileread", "iocomp", (int)w, n, secs, hist_quantile_us(all, 0.50), hist_quantile_us(all, 0.99),
                     hist_quantile_us(all, 0.999), NULL);
-    fprintf(stderr, "# backend=%s start=%s host_eagain_retries=%lu completions=%llu io_submitted=%llu steals=%llu stolen=%llu parks=%llu wakeups=%llu "
+    fprintf(stderr, "# backend=%s start=%s completions=%llu io_submitted=%llu steals=%llu stolen=%llu parks=%llu wakeups=%llu "
                     "sq_full=%llu cq_overflow=%llu rescued=%llu\n",
-            iocomp_backend_name(g.e), g_start_post ? "post" : "host", g_eagain,
+            iocomp_backend_name(g.e), g_start_post ? "post" : "host",
             (unsigned long long)(s1.completions - s0.completions),
             (unsigned long long)(s1.io_submitted - s0.io_submitted), (unsigned long long)(s1.steals - s0.steals),
             (unsigned long long)(s1.stolen - s0.stolen), (unsigned long long)(s1.parks - s0.parks),

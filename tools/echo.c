@@ -262,9 +262,9 @@ int main(int argc, char **argv) {
         }
         ((struct conn *)iocomp_overlapped_ext(ov))->state = ST_ACCEPT;
         /* Armed by a worker (the packet's callback), like every later
-         * request: an accept submitted from this thread right after
-         * iocomp_engine_create() can be refused with -EAGAIN on io_uring
-         * while no worker has started running yet. */
+         * request, so every request of the server comes from a callback.
+         * (It also kept the server clear of the io_uring host-submit
+         * -EAGAIN right after iocomp_engine_create(), fixed in acd4d45.) */
         if ((rc = iocomp_post(g_e, g_port, 0, 0, ov, KEY_START)) < 0) {
             fprintf(stderr, "iocomp-echo: iocomp_post: %s\n", iocomp_strerror(rc));
             return 1;
