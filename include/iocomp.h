@@ -390,11 +390,13 @@ static inline void *iocomp_overlapped_ext(iocomp_overlapped *ov) {
  *     -EINVAL   e, ov or a required pointer NULL, ov not an overlapped of e,
  *               len above INT32_MAX, iovcnt 0 or above IOV_MAX, bad flags;
  *     -EBADF    fd not bound to a port of e (never bound, unbound, or its
- *               port closed);
+ *               port closed), or (io_uring, host threads) no longer open;
  *     -EBUSY    ov is in flight (submitted and its callback has not started);
  *     -ESHUTDOWN the port is closing;
  *     -ENOTCONN no completion manager is installed;
- *     -ENOMEM   out of memory.
+ *     -ENOMEM   out of memory;
+ *     -EMFILE, -ENFILE  (io_uring, host threads) no descriptor left for the
+ *               duplicate the request holds until it is issued.
  *
  * Thread: any (host threads and callbacks alike). A callback that submits
  * goes through its worker's own ring (io_uring) without a lock on the fast
@@ -407,7 +409,17 @@ static inline void *iocomp_overlapped_ext(iocomp_overlapped *ov) {
  * needs it). Closing a descriptor with close() while a request on it is
  * pending does not end the request (io_uring holds its own reference to the
  * file; epoll simply never reports it again): it completes when cancelled,
- * unbound or when its port closes. iocomp_close_fd() does all of that.
+ * unbound or when its port closes. iocomp_close_fd() does all of that, and
+ * is the safe way to close a descriptor that may have requests in flight:
+ * a request it cancels never touches the descriptor again, so the number
+ * may be reused at once. A request submitted by a host thread is tied to
+ * the file its descriptor names when the call returns (io_uring holds a
+ * duplicate until the kernel takes its own reference: the call may then
+ * also fail with -EMFILE/-ENFILE). A request submitted from a callback is
+ * handed to the kernel when its worker next polls (at the latest 61
+ * callbacks later): another thread's raw close(2) and reuse of the number
+ * inside that window may send it to the new file; close such descriptors
+ * with iocomp_close_fd() (or unbind them first).
  */
 #define IOCOMP_INLINE 1
 

@@ -26,6 +26,11 @@
  * socket with data ready (REUSE rounds): the request stays pending (no
  * completion in 2-20 ms, never the new socket's data) until unbind cancels
  * it; the new socket's data is still there.
+ *
+ * iocomp_close_fd() from a callback right after that callback submitted a
+ * recv on the descriptor, the number at once reused by a socket with data
+ * ready: the recv completes -ECANCELED, never with the new socket's data
+ * (io_uring: its SQE was not issued yet when the cancel came).
  */
 #include "test.h"
 
@@ -34,8 +39,17 @@
 static iocomp_engine *eng;
 static atomic_uint_fast64_t calls, accepted;
 
+#define KEY_IN_CB 0x1BCBu
+static void in_callback(void);
+static atomic_int in_cb_stage;
+
 static void cb(void *ctx, int32_t status, uint32_t bytes, iocomp_overlapped *ov, uintptr_t key) {
     (void)ctx;
+    if (key == KEY_IN_CB && !ov) { /* the posted packet of close_fd_in_callback() */
+        in_callback();
+        atomic_store(&in_cb_stage, 2);
+        return;
+    }
     test_io_fire(ov, status, bytes, key);
     atomic_fetch_add(&calls, 1);
 }
@@ -174,6 +188,46 @@ static void reuse(iocomp_overlapped *ov_old, iocomp_overlapped *ov_new, int roun
     CHECK_OK(close(s2[1]));
 }
 
+/* A callback submits a recv, then iocomp_close_fd() on the descriptor, and
+ * the number is at once taken by a socket with data ready, all before the
+ * callback returns (on io_uring the recv is still an unsubmitted SQE of the
+ * worker's ring then): the recv completes -ECANCELED, never with the new
+ * socket's bytes, which stay in that socket. */
+static struct {
+    iocomp_overlapped *ov;
+    char buf[16];
+    int a, s2[2], rc;
+} icb;
+
+static void in_callback(void) {
+    int s1[2];
+    test_socketpair(s1);
+    icb.a = s1[0];
+    CHECK_OK(iocomp_bind(eng, IOCOMP_DEFAULT_PORT, icb.a, KEY_IN_CB));
+    submit_recv(icb.ov, icb.a, icb.buf, sizeof icb.buf);
+    icb.rc = iocomp_close_fd(eng, icb.a);
+    test_socketpair(icb.s2);
+    CHECK_EQ(send(icb.s2[1], "NEW", 3, 0), 3);
+    CHECK_OK(close(s1[1]));
+}
+
+static void close_fd_in_callback(iocomp_overlapped *ov, int round) {
+    icb.ov = ov;
+    uint64_t n = done(ov);
+    atomic_store(&in_cb_stage, 1);
+    CHECK_OK(iocomp_post(eng, IOCOMP_DEFAULT_PORT, 0, 0, NULL, KEY_IN_CB));
+    for (int i = 0; i < 5000 && atomic_load(&in_cb_stage) != 2; i++) test_sleep_us(1000);
+    CHECK_EQ(atomic_load(&in_cb_stage), 2);
+    CHECK_EQ(icb.rc, 0);
+    CHECK_MSG(icb.s2[0] == icb.a, "round %d: the number was not reused (%d, want %d)", round,
+              icb.s2[0], icb.a);
+    EXPECT(ov, n + 1, -ECANCELED, 0, KEY_IN_CB);
+    char b[8];
+    CHECK_EQ(recv(icb.s2[0], b, sizeof b, MSG_DONTWAIT), 3);
+    CHECK_OK(close(icb.s2[0]));
+    CHECK_OK(close(icb.s2[1]));
+}
+
 /* close(2) right after a submit returned 0, and the number taken at once by
  * a new socket with data ready: the accepted request belongs to the old file
  * (iocomp.h: the close does not end it), so it stays pending and never takes
@@ -219,6 +273,8 @@ int main(void) {
     int rounds = (int)test_scaled_min(400, 40);
     for (int r = 0; r < rounds; r++)
         close_right_after_submit(ov, r);
+    for (int r = 0; r < rounds; r++)
+        close_fd_in_callback(ov, r);
     for (int r = 0; r < rounds; r++)
         reuse(ov, ov2, r);
 

@@ -54,6 +54,25 @@
  * counted (io_cq_dropped) and printed on stderr: that would be a lost
  * completion.
  *
+ * Descriptors: the kernel resolves an SQE's descriptor number when it
+ * consumes the SQE, which is later than the submit call (batching, hand-off).
+ * A number closed and reused in between would send the request to another
+ * file. So:
+ *   - a host thread's request holds a duplicate (F_DUPFD_CLOEXEC, taken in
+ *     the submit call) and the SQE names the duplicate; the owner closes it
+ *     once the kernel has consumed the SQE (the issued request holds its own
+ *     reference to the file), or the canceller when it takes the request out
+ *     of the hand-off list. A host submit therefore costs two extra system
+ *     calls (dup, close) and may fail with -EMFILE;
+ *   - a cancel that finds the request's SQE still unconsumed in the SQ turns
+ *     it into a NOP completing -ECANCELED (CANCEL_NEUTERED), so
+ *     iocomp_close_fd() (cancel, unbind, close) never lets a prepared SQE
+ *     reach the next file with that number;
+ *   - a callback's request is issued at its worker's next poll (when its
+ *     queue runs dry, or at the latest 61 callbacks later): a raw close(2) of
+ *     the descriptor by another thread inside that window, without
+ *     iocomp_close_fd()/iocomp_unbind(), is the caller's race (iocomp.h).
+ *
  * user_data: the request pointer (16-byte aligned), or a tag in the low bits
  * for the ring's own entries (TAG_CANCEL: an ASYNC_CANCEL's result,
  * ignored; TAG_FUTEX: the park word's futex wait).
@@ -68,6 +87,7 @@
  *   U3 A CQE is consumed (cq_advance) only after its completion was pushed.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <poll.h>
@@ -89,10 +109,13 @@
 #define FUTEX2_SIZE_U32_ 0x02u
 #define FUTEX2_PRIVATE_ 128u
 
+#define CANCEL_ASKED 1    /* r->cancelled: an IORING_OP_ASYNC_CANCEL is on its way */
+#define CANCEL_NEUTERED 2 /* r->cancelled: its unsubmitted SQE became a NOP */
 #define TAG_CANCEL 1u
 #define TAG_FUTEX 2u
 #define TAG_MASK 15u
 #define REAP_MAX 64u
+#define DUPS_MAX 64u /* host duplicates awaiting their SQE's submission, per slot */
 
 struct uslot {
     ioc_atomic(uint32_t) lock; /* 0 free, 1 held */
@@ -106,6 +129,8 @@ struct uslot {
     struct ioc_req *handoff_tail;
     struct ioc_req *inflight_head;      /* under lock */
     uint32_t inflight;                  /* under lock */
+    uint32_t ndups;                     /* under lock: dups[] to close once submitted */
+    int dups[DUPS_MAX];
     struct ioc_worker *w;
 };
 
@@ -117,6 +142,7 @@ struct ueng {
 
 static inline struct uslot *slot_of(struct ioc_worker *w) { return w->be_slot; }
 static inline struct ueng *ueng_of(iocomp_engine *e) { return e->be_state; }
+static void close_dups_locked(struct uslot *s);
 
 static inline void slot_lock(struct uslot *s) {
     for (;;) {
@@ -199,6 +225,7 @@ static void u_slot_fini(struct ioc_worker *w) {
     struct uslot *s = slot_of(w);
     if (!s) return;
     if (s->has_ring) io_uring_queue_exit(&s->ring);
+    close_dups_locked(s);
     free(s);
     w->be_slot = NULL;
 }
@@ -254,44 +281,48 @@ static void unlink_req(struct uslot *s, struct ioc_req *r) {
 }
 
 static void prep(struct io_uring_sqe *sqe, struct ioc_req *r) {
+    /* A host thread's request names the file through its duplicate (see
+     * "Descriptors"); the SQE carries that number, r->fd stays the bound one
+     * (cancel_fd matches on it). */
+    int fd = r->hfd >= 0 ? r->hfd : r->fd;
     switch (r->op) {
     case IOC_OP_READ:
-        if (r->fd_kind == FDK_SOCKET) io_uring_prep_recv(sqe, r->fd, r->buf, r->len, 0);
-        else io_uring_prep_read(sqe, r->fd, r->buf, r->len, (uint64_t)r->u.off);
+        if (r->fd_kind == FDK_SOCKET) io_uring_prep_recv(sqe, fd, r->buf, r->len, 0);
+        else io_uring_prep_read(sqe, fd, r->buf, r->len, (uint64_t)r->u.off);
         break;
     case IOC_OP_WRITE:
-        if (r->fd_kind == FDK_SOCKET) io_uring_prep_send(sqe, r->fd, r->buf, r->len, MSG_NOSIGNAL);
-        else io_uring_prep_write(sqe, r->fd, r->buf, r->len, (uint64_t)r->u.off);
+        if (r->fd_kind == FDK_SOCKET) io_uring_prep_send(sqe, fd, r->buf, r->len, MSG_NOSIGNAL);
+        else io_uring_prep_write(sqe, fd, r->buf, r->len, (uint64_t)r->u.off);
         break;
     case IOC_OP_READV:
-        io_uring_prep_readv(sqe, r->fd, r->buf, r->len, (uint64_t)r->u.off);
+        io_uring_prep_readv(sqe, fd, r->buf, r->len, (uint64_t)r->u.off);
         break;
     case IOC_OP_WRITEV:
-        io_uring_prep_writev(sqe, r->fd, r->buf, r->len, (uint64_t)r->u.off);
+        io_uring_prep_writev(sqe, fd, r->buf, r->len, (uint64_t)r->u.off);
         break;
     case IOC_OP_RECV:
-        io_uring_prep_recv(sqe, r->fd, r->buf, r->len, r->mflags);
+        io_uring_prep_recv(sqe, fd, r->buf, r->len, r->mflags);
         break;
     case IOC_OP_SEND:
-        io_uring_prep_send(sqe, r->fd, r->buf, r->len, r->mflags);
+        io_uring_prep_send(sqe, fd, r->buf, r->len, r->mflags);
         break;
     case IOC_OP_RECVMSG:
-        io_uring_prep_recvmsg(sqe, r->fd, r->buf, (unsigned)r->mflags);
+        io_uring_prep_recvmsg(sqe, fd, r->buf, (unsigned)r->mflags);
         break;
     case IOC_OP_SENDMSG:
-        io_uring_prep_sendmsg(sqe, r->fd, r->buf, (unsigned)r->mflags);
+        io_uring_prep_sendmsg(sqe, fd, r->buf, (unsigned)r->mflags);
         break;
     case IOC_OP_ACCEPT:
-        io_uring_prep_accept(sqe, r->fd, r->buf, r->u.alen, r->mflags);
+        io_uring_prep_accept(sqe, fd, r->buf, r->u.alen, r->mflags);
         break;
     case IOC_OP_CONNECT:
-        io_uring_prep_connect(sqe, r->fd, r->buf, r->len);
+        io_uring_prep_connect(sqe, fd, r->buf, r->len);
         break;
     case IOC_OP_POLL:
-        io_uring_prep_poll_add(sqe, r->fd, r->len);
+        io_uring_prep_poll_add(sqe, fd, r->len);
         break;
     case IOC_OP_FSYNC:
-        io_uring_prep_fsync(sqe, r->fd, (r->len & IOCOMP_FSYNC_DATASYNC) ? IORING_FSYNC_DATASYNC : 0);
+        io_uring_prep_fsync(sqe, fd, (r->len & IOCOMP_FSYNC_DATASYNC) ? IORING_FSYNC_DATASYNC : 0);
         break;
     case IOC_OP_TIMER: {
         r->ts[0] = (int64_t)(r->u.ns / 1000000000u);
@@ -312,9 +343,26 @@ static int issue_locked(iocomp_engine *e, struct uslot *s, struct ioc_req *r) {
     struct io_uring_sqe *sqe = get_sqe(e, s);
     if (ioc_unlikely(!sqe)) return -EBUSY;
     prep(sqe, r);
+    if (r->hfd >= 0) { /* room checked by take_handoff_locked */
+        s->dups[s->ndups++] = r->hfd;
+        r->hfd = -1;
+    }
     link_req(s, r, (uint16_t)s->w->index);
     ioc_store(&s->pending, ioc_load(&s->pending, IOC_RELAXED) + 1, IOC_RELAXED);
     return 0;
+}
+
+/* Closes the host duplicates whose SQEs the kernel has consumed (lock held,
+ * SQ empty): each issued request now holds its own reference to the file. */
+static void close_dups_locked(struct uslot *s) {
+    for (uint32_t i = 0; i < s->ndups; i++) close(s->dups[i]);
+    s->ndups = 0;
+}
+
+/* A request leaving a hand-off list without being issued (cancelled). */
+static void drop_hfd(struct ioc_req *r) {
+    if (r->hfd >= 0) close(r->hfd);
+    r->hfd = -1;
 }
 
 static void report_drop(iocomp_engine *e, unsigned n) {
@@ -328,7 +376,10 @@ static int submit_locked(iocomp_engine *e, struct uslot *s) {
         int r = io_uring_submit(&s->ring);
         if (r >= 0) {
             /* SUBMIT_ALL: everything in the SQ was consumed. */
-            if (io_uring_sq_ready(&s->ring) == 0) ioc_store(&s->pending, 0, IOC_RELAXED);
+            if (io_uring_sq_ready(&s->ring) == 0) {
+                ioc_store(&s->pending, 0, IOC_RELAXED);
+                if (s->ndups) close_dups_locked(s);
+            }
             return r;
         }
         if (r == -EINTR) {
@@ -359,6 +410,7 @@ static unsigned reap_locked(iocomp_engine *e, struct uslot *s, struct ioc_worker
         }
         struct ioc_req *r = (struct ioc_req *)(uintptr_t)ud;
         if (r->op == IOC_OP_TIMER && res == -ETIME) res = 0; /* a timer that expired */
+        if (r->cancelled == CANCEL_NEUTERED) res = -ECANCELED;
         if (w) {
             /* U3: consume the CQE only once its packet is in our ring. The
              * request stays linked until then (so a cancel still finds it). */
@@ -394,7 +446,8 @@ static void take_handoff_locked(iocomp_engine *e, struct uslot *s) {
     struct ioc_req *r = ioc_load(&s->handoff, IOC_RELAXED);
     while (r) {
         struct ioc_req *next = r->next;
-        if (issue_locked(e, s, r) != 0) {
+        if (r->hfd >= 0 && s->ndups == DUPS_MAX) submit_locked(e, s); /* closes them when it consumed all */
+        if ((r->hfd >= 0 && s->ndups == DUPS_MAX) || issue_locked(e, s, r) != 0) {
             /* No SQE now (the CQ must drain first): keep the rest for later. */
             ioc_store(&s->handoff, r, IOC_RELAXED);
             return;
@@ -429,6 +482,7 @@ static void u_unpark(struct ioc_worker *w) { wake_word(&w->futex_word); }
 static int u_submit(iocomp_engine *e, struct ioc_worker *self, struct ioc_req *r) {
     if (self) {
         struct uslot *s = slot_of(self);
+        r->hfd = -1;
         slot_lock(s);
         int rc = issue_locked(e, s, r);
         if (ioc_unlikely(rc == -EBUSY)) {
@@ -441,7 +495,15 @@ static int u_submit(iocomp_engine *e, struct ioc_worker *self, struct ioc_req *r
         slot_unlock(s);
         return rc;
     }
-    /* A host thread: hand it to an open slot's owner. Right after engine
+    r->hfd = -1;
+    /* A host thread: hand it to an open slot's owner, holding a duplicate of
+     * the descriptor until the owner issues it ("Descriptors"). */
+    if (r->op != IOC_OP_TIMER && r->op != IOC_OP_NONE) {
+        int d = fcntl(r->fd, F_DUPFD_CLOEXEC, 0);
+        if (d < 0) return -errno; /* -EBADF: closed; -EMFILE/-ENFILE: no descriptor left */
+        r->hfd = d;
+    }
+    /* Right after engine
      * creation the workers may not have opened their slots yet (they do it
      * first thing, thread_start); live >= min >= 1 means one will, so wait
      * for it rather than refuse. */
@@ -470,12 +532,37 @@ static int u_submit(iocomp_engine *e, struct ioc_worker *self, struct ioc_req *r
         if (round >= 100000 || ioc_load(&e->live, IOC_RELAXED) == 0) break;
         sched_yield();
     }
+    drop_hfd(r);
     return -EAGAIN; /* no worker thread is running: cannot happen while live >= min >= 1 */
+}
+
+/* r's SQE if the kernel has not consumed it yet (lock held, so nobody is
+ * submitting): prepared entries sit in [khead, sqe_tail) of the SQ, whose
+ * index array liburing maps one to one. */
+static struct io_uring_sqe *unsubmitted_sqe(struct uslot *s, const struct ioc_req *r) {
+    struct io_uring_sq *sq = &s->ring.sq;
+    if (!ioc_load(&s->pending, IOC_RELAXED)) return NULL;
+    for (unsigned i = io_uring_smp_load_acquire(sq->khead); i != sq->sqe_tail; i++) {
+        struct io_uring_sqe *sqe = &sq->sqes[i & sq->ring_mask];
+        if (sqe->user_data == (uint64_t)(uintptr_t)r) return sqe;
+    }
+    return NULL;
 }
 
 static bool cancel_locked(iocomp_engine *e, struct uslot *s, struct ioc_req *r, bool now) {
     if (r->cancelled) return false;
-    struct io_uring_sqe *sqe = get_sqe(e, s);
+    struct io_uring_sqe *sqe = unsubmitted_sqe(s, r);
+    if (sqe) {
+        /* Not issued yet: turn it into a NOP that completes -ECANCELED
+         * (reap_locked), so its descriptor is never used again: a close(2)
+         * right after the cancel (iocomp_close_fd) cannot send it to another
+         * file that takes the number. */
+        io_uring_prep_nop(sqe);
+        io_uring_sqe_set_data(sqe, r);
+        r->cancelled = CANCEL_NEUTERED;
+        return true;
+    }
+    sqe = get_sqe(e, s);
     if (!sqe) {
         reap_locked(e, s, NULL, UINT_MAX);
         submit_locked(e, s);
@@ -484,7 +571,7 @@ static bool cancel_locked(iocomp_engine *e, struct uslot *s, struct ioc_req *r, 
     }
     io_uring_prep_cancel(sqe, r, 0);
     io_uring_sqe_set_data64(sqe, TAG_CANCEL);
-    r->cancelled = 1;
+    r->cancelled = CANCEL_ASKED;
     ioc_store(&s->pending, ioc_load(&s->pending, IOC_RELAXED) + 1, IOC_RELAXED);
     (void)now;
     return true;
@@ -509,6 +596,7 @@ static bool cancel_handoff_locked(struct uslot *s, struct ioc_req *r, struct ioc
         else ioc_store(&s->handoff, x->next, IOC_RELAXED);
         if (s->handoff_tail == x) s->handoff_tail = prev;
         x->next = NULL;
+        drop_hfd(x);
         *out = x;
         return true;
     }
@@ -583,6 +671,7 @@ static int cancel_matching(iocomp_engine *e, match_fn m, long arg) {
                 else ioc_store(&s->handoff, next, IOC_RELAXED);
                 if (s->handoff_tail == x) s->handoff_tail = prev;
                 x->next = NULL;
+                drop_hfd(x);
                 *tail = x;
                 tail = &x->next;
             } else {

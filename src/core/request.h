@@ -82,6 +82,8 @@ struct ioc_req {
     int32_t result;
     uint32_t rbytes;
     int64_t ts[2]; /* io_uring timer: a __kernel_timespec that lives with the request */
+    int32_t hfd;   /* io_uring: a host thread's duplicate of fd, held from the submit
+                    * until the SQE is issued (-1: none); see uring.c "Descriptors" */
 };
 _Static_assert(sizeof(struct ioc_req) <= IOCOMP_OVERLAPPED_HEADER_SIZE, "request fits the header");
 
