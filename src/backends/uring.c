@@ -59,11 +59,14 @@
  * A number closed and reused in between would send the request to another
  * file. So:
  *   - a host thread's request holds a duplicate (F_DUPFD_CLOEXEC, taken in
- *     the submit call) and the SQE names the duplicate; the owner closes it
- *     once the kernel has consumed the SQE (the issued request holds its own
- *     reference to the file), or the canceller when it takes the request out
- *     of the hand-off list. A host submit therefore costs two extra system
- *     calls (dup, close) and may fail with -EMFILE;
+ *     the submit call) and the SQE names the duplicate; the reaper closes it
+ *     with the CQE, or the canceller when it takes the request out of the
+ *     hand-off list. Not as soon as the SQE is consumed: the kernel takes
+ *     its own reference to the file then for most operations, but fsync
+ *     (forced to io-wq) looks the number up later, in the io-wq worker,
+ *     which shares our descriptor table (measured: -EBADF on Linux 6.18).
+ *     A host submit therefore costs two extra system calls (dup, close), a
+ *     descriptor while in flight, and may fail with -EMFILE;
  *   - a cancel that finds the request's SQE still unconsumed in the SQ turns
  *     it into a NOP completing -ECANCELED (CANCEL_NEUTERED), so
  *     iocomp_close_fd() (cancel, unbind, close) never lets a prepared SQE
@@ -111,11 +114,11 @@
 
 #define CANCEL_ASKED 1    /* r->cancelled: an IORING_OP_ASYNC_CANCEL is on its way */
 #define CANCEL_NEUTERED 2 /* r->cancelled: its unsubmitted SQE became a NOP */
+#define RING_DONE 0xfffeu /* r->ring: issued here, then reaped (the core resets it per submit) */
 #define TAG_CANCEL 1u
 #define TAG_FUTEX 2u
 #define TAG_MASK 15u
 #define REAP_MAX 64u
-#define DUPS_MAX 64u /* host duplicates awaiting their SQE's submission, per slot */
 
 struct uslot {
     ioc_atomic(uint32_t) lock; /* 0 free, 1 held */
@@ -129,8 +132,6 @@ struct uslot {
     struct ioc_req *handoff_tail;
     struct ioc_req *inflight_head;      /* under lock */
     uint32_t inflight;                  /* under lock */
-    uint32_t ndups;                     /* under lock: dups[] to close once submitted */
-    int dups[DUPS_MAX];
     struct ioc_worker *w;
 };
 
@@ -142,7 +143,6 @@ struct ueng {
 
 static inline struct uslot *slot_of(struct ioc_worker *w) { return w->be_slot; }
 static inline struct ueng *ueng_of(iocomp_engine *e) { return e->be_state; }
-static void close_dups_locked(struct uslot *s);
 
 static inline void slot_lock(struct uslot *s) {
     for (;;) {
@@ -225,7 +225,6 @@ static void u_slot_fini(struct ioc_worker *w) {
     struct uslot *s = slot_of(w);
     if (!s) return;
     if (s->has_ring) io_uring_queue_exit(&s->ring);
-    close_dups_locked(s);
     free(s);
     w->be_slot = NULL;
 }
@@ -277,6 +276,10 @@ static void unlink_req(struct uslot *s, struct ioc_req *r) {
     if (r->next) r->next->prev = r->prev;
     r->next = r->prev = NULL;
     r->linked = 0;
+    /* Cancellers tell "reaped" from "in flight here" by this value alone,
+     * read under this lock (u_cancel); no plain field of r is read against
+     * a resubmission by its callback. */
+    ioc_store(&r->ring, RING_DONE, IOC_RELEASE);
     s->inflight--;
 }
 
@@ -343,23 +346,13 @@ static int issue_locked(iocomp_engine *e, struct uslot *s, struct ioc_req *r) {
     struct io_uring_sqe *sqe = get_sqe(e, s);
     if (ioc_unlikely(!sqe)) return -EBUSY;
     prep(sqe, r);
-    if (r->hfd >= 0) { /* room checked by take_handoff_locked */
-        s->dups[s->ndups++] = r->hfd;
-        r->hfd = -1;
-    }
     link_req(s, r, (uint16_t)s->w->index);
     ioc_store(&s->pending, ioc_load(&s->pending, IOC_RELAXED) + 1, IOC_RELAXED);
     return 0;
 }
 
-/* Closes the host duplicates whose SQEs the kernel has consumed (lock held,
- * SQ empty): each issued request now holds its own reference to the file. */
-static void close_dups_locked(struct uslot *s) {
-    for (uint32_t i = 0; i < s->ndups; i++) close(s->dups[i]);
-    s->ndups = 0;
-}
-
-/* A request leaving a hand-off list without being issued (cancelled). */
+/* A host request's duplicate, closed when its CQE is reaped or when it
+ * leaves a hand-off list cancelled. */
 static void drop_hfd(struct ioc_req *r) {
     if (r->hfd >= 0) close(r->hfd);
     r->hfd = -1;
@@ -376,10 +369,7 @@ static int submit_locked(iocomp_engine *e, struct uslot *s) {
         int r = io_uring_submit(&s->ring);
         if (r >= 0) {
             /* SUBMIT_ALL: everything in the SQ was consumed. */
-            if (io_uring_sq_ready(&s->ring) == 0) {
-                ioc_store(&s->pending, 0, IOC_RELAXED);
-                if (s->ndups) close_dups_locked(s);
-            }
+            if (io_uring_sq_ready(&s->ring) == 0) ioc_store(&s->pending, 0, IOC_RELAXED);
             return r;
         }
         if (r == -EINTR) {
@@ -411,6 +401,7 @@ static unsigned reap_locked(iocomp_engine *e, struct uslot *s, struct ioc_worker
         struct ioc_req *r = (struct ioc_req *)(uintptr_t)ud;
         if (r->op == IOC_OP_TIMER && res == -ETIME) res = 0; /* a timer that expired */
         if (r->cancelled == CANCEL_NEUTERED) res = -ECANCELED;
+        if (r->hfd >= 0) drop_hfd(r); /* the kernel is done with the file */
         if (w) {
             /* U3: consume the CQE only once its packet is in our ring. The
              * request stays linked until then (so a cancel still finds it). */
@@ -446,8 +437,7 @@ static void take_handoff_locked(iocomp_engine *e, struct uslot *s) {
     struct ioc_req *r = ioc_load(&s->handoff, IOC_RELAXED);
     while (r) {
         struct ioc_req *next = r->next;
-        if (r->hfd >= 0 && s->ndups == DUPS_MAX) submit_locked(e, s); /* closes them when it consumed all */
-        if ((r->hfd >= 0 && s->ndups == DUPS_MAX) || issue_locked(e, s, r) != 0) {
+        if (issue_locked(e, s, r) != 0) {
             /* No SQE now (the CQ must drain first): keep the rest for later. */
             ioc_store(&s->handoff, r, IOC_RELAXED);
             return;
@@ -607,27 +597,31 @@ static bool cancel_handoff_locked(struct uslot *s, struct ioc_req *r, struct ioc
  * while it waits in a hand-off list or between claim and issue (the core
  * resets it at every submit). Hand-off -> ring happens under the one slot
  * lock, so a request missing from its slot's hand-off list has been issued
- * and r->ring says where; a request issued but no longer linked has been
- * reaped (its completion is on its way: -ENOENT). */
+ * and r->ring says where; RING_DONE says it was reaped (its completion is
+ * on its way: -ENOENT). Only the atomic r->ring is read before the slot
+ * lock confirms the request is linked there. */
 static int u_cancel(iocomp_engine *e, struct ioc_req *r) {
     for (;;) {
         if (ioc_load(&r->state, IOC_ACQUIRE) != REQ_INFLIGHT) return -ENOENT;
         uint32_t n = ioc_load(&e->nslots, IOC_ACQUIRE);
         uint16_t idx = ioc_load(&r->ring, IOC_ACQUIRE);
+        if (idx == RING_DONE) return -ENOENT; /* reaped: its completion is on its way */
         if (idx != IOC_RING_NONE) {
             struct ioc_worker *w = idx < n ? ioc_load(&e->workers[idx], IOC_ACQUIRE) : NULL;
             if (!w || !w->be_slot) return -ENOENT;
             struct uslot *s = slot_of(w);
             slot_lock(s);
-            if (r->linked && ioc_load(&r->ring, IOC_RELAXED) == idx) {
+            /* Linked on idx exactly when r->ring reads idx under idx's lock
+             * (it becomes RING_DONE at the reap, under this lock): then r
+             * cannot complete, nor be resubmitted, while we hold it. */
+            if (ioc_load(&r->ring, IOC_RELAXED) == idx) {
                 bool asked = cancel_locked(e, s, r, true) || r->cancelled;
                 slot_unlock(s);
                 poke_owner(e, s);
                 return asked ? 0 : -ENOENT;
             }
             slot_unlock(s);
-            if (ioc_load(&r->ring, IOC_ACQUIRE) == idx) return -ENOENT; /* reaped */
-            continue; /* reissued elsewhere meanwhile: look again */
+            continue; /* reaped (RING_DONE: -ENOENT below) or reissued: look again */
         }
         /* In a hand-off list: take it out and complete it here. */
         for (uint32_t i = 0; i < n; i++) {
