@@ -39,11 +39,25 @@
  * harmless: it waits on the same word, and a FUTEX_WAKE for this worker
  * then completes it).
  *
- * Host hand-off wake-up, a Dekker pair:
- *     owner:  sleeping = 1 (seq_cst) ; read handoff (seq_cst) ; empty? sleep
- *     host:   handoff += r (lock)    ; fence_full ; read sleeping ; 1? FUTEX_WAKE
- * Either the owner sees the request, or the host sees it sleeping and wakes
- * its futex wait (the wait completes whatever the word's value is).
+ * With nothing in flight the owner sleeps in futex(2) instead, on its
+ * slot's kick word, not on the park word: a hand-off does not change the
+ * park word, so a FUTEX_WAKE on it that came before the owner's FUTEX_WAIT
+ * would be lost (the wait compares the word, still 1, and sleeps: a
+ * stranded request, seen by tests/io_first_submit and io_signal_storm).
+ * Waking it bumps kick first, so a wait that comes late sees a new value.
+ *
+ * Wake-ups, Dekker pairs (each side: store, full barrier, load):
+ *     owner:  sleeping = RING|FUTEX ; fence ; k = kick ; read word, handoff,
+ *             pending ; nothing? sleep (futex: FUTEX_WAIT(kick, k))
+ *     host:   handoff += r (lock) ; fence ; read sleeping ; kick_owner()
+ *     waker:  word = 0 (park.c)   ; fence ; read sleeping ; kick_owner()
+ *     canceller: SQE prepared (lock) ; fence ; read sleeping ; kick_owner()
+ * Either the owner sees the change, or the other side sees it sleeping and
+ * kick_owner() wakes it: RING: FUTEX_WAKE on the park word completes the
+ * armed, already submitted FUTEX_WAIT (it completes whatever the word's
+ * value); FUTEX: kick += 1 (release) then FUTEX_WAKE on kick: a wait not
+ * yet entered compares k and returns at once. The increment is ordered
+ * after the change by the fence, and the owner reads kick before it looks.
  *
  * Backpressure and overflow: a CQE is consumed only after its packet went
  * into the owner's ring; when that ring is full the rest stay in the CQ and
@@ -115,6 +129,9 @@
 #define CANCEL_ASKED 1    /* r->cancelled: an IORING_OP_ASYNC_CANCEL is on its way */
 #define CANCEL_NEUTERED 2 /* r->cancelled: its unsubmitted SQE became a NOP */
 #define RING_DONE 0xfffeu /* r->ring: issued here, then reaped (the core resets it per submit) */
+#define SLEEP_NONE 0u
+#define SLEEP_FUTEX 1u /* in futex(2) on s->kick */
+#define SLEEP_RING 2u  /* in io_uring_enter, its FUTEX_WAIT armed on the park word */
 #define TAG_CANCEL 1u
 #define TAG_FUTEX 2u
 #define TAG_MASK 15u
@@ -127,7 +144,8 @@ struct uslot {
     bool futex_armed;                   /* under lock */
     ioc_atomic(bool) open;              /* a thread runs here: hosts may hand off */
     ioc_atomic(uint32_t) pending;       /* SQEs prepared, not yet submitted (written under lock) */
-    ioc_atomic(uint32_t) sleeping;      /* owner in io_uring_enter (the hand-off Dekker pair) */
+    ioc_atomic(uint32_t) sleeping;      /* SLEEP_*: where the owner may sleep (the Dekker pairs) */
+    ioc_atomic(uint32_t) kick;          /* the owner's futex(2) sleep waits on this value */
     ioc_atomic(struct ioc_req *) handoff; /* host requests to issue (written under lock) */
     struct ioc_req *handoff_tail;
     struct ioc_req *inflight_head;      /* under lock */
@@ -467,7 +485,28 @@ static void wake_word(ioc_atomic(uint32_t) *word) {
     syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
-static void u_unpark(struct ioc_worker *w) { wake_word(&w->futex_word); }
+/* The other side of a wake-up Dekker pair, after its change and a full
+ * fence (see the theory). */
+static void kick_owner(struct uslot *s) {
+    uint32_t where = ioc_load(&s->sleeping, IOC_RELAXED);
+    if (where == SLEEP_RING) {
+        wake_word(&s->w->futex_word);
+    } else if (where == SLEEP_FUTEX) {
+        ioc_fetch_add(&s->kick, 1, IOC_RELEASE); /* pairs with the owner's acquire load of kick */
+        syscall(SYS_futex, (uint32_t *)&s->kick, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    }
+}
+
+/* park.c stored 0 into w's word (release) before calling this. */
+static void u_unpark(struct ioc_worker *w) {
+    struct uslot *s = slot_of(w);
+    if (!s) { /* no slot (cannot happen while the thread runs): plain wake */
+        wake_word(&w->futex_word);
+        return;
+    }
+    ioc_fence_full(); /* the waker's half of its Dekker pair */
+    kick_owner(s);
+}
 
 static int u_submit(iocomp_engine *e, struct ioc_worker *self, struct ioc_req *r) {
     if (self) {
@@ -516,7 +555,7 @@ static int u_submit(iocomp_engine *e, struct ioc_worker *self, struct ioc_req *r
             slot_unlock(s);
             /* The host's half of the hand-off Dekker pair (see the theory). */
             ioc_fence_full();
-            if (ioc_load(&s->sleeping, IOC_RELAXED)) wake_word(&w->futex_word);
+            kick_owner(s);
             return 0;
         }
         if (round >= 100000 || ioc_load(&e->live, IOC_RELAXED) == 0) break;
@@ -574,7 +613,7 @@ static bool cancel_locked(iocomp_engine *e, struct uslot *s, struct ioc_req *r, 
 static void poke_owner(iocomp_engine *e, struct uslot *s) {
     if (ioc_self_in(e) == s->w) return;
     ioc_fence_full();
-    if (ioc_load(&s->sleeping, IOC_RELAXED)) wake_word(&s->w->futex_word);
+    kick_owner(s);
 }
 
 /* A request still in a hand-off list is cancelled by taking it out. */
@@ -724,8 +763,9 @@ static int u_park(struct ioc_worker *w, ioc_atomic(uint32_t) *word, uint64_t ns)
              * plain futex (cheaper to wake than a ring wait: measured with
              * iocomp-wake). Host hand-offs wake it the same way. */
             slot_unlock(s);
-            ioc_store(&s->sleeping, 1, IOC_SEQ_CST);
-            ioc_fence_full(); /* the owner's half of the hand-off Dekker pair */
+            ioc_store(&s->sleeping, SLEEP_FUTEX, IOC_SEQ_CST);
+            ioc_fence_full(); /* the owner's half of the Dekker pairs */
+            uint32_t k = ioc_load(&s->kick, IOC_ACQUIRE);
             if (ioc_load(word, IOC_ACQUIRE) == 1 && !ioc_load(&s->handoff, IOC_RELAXED) &&
                 !ioc_load(&s->pending, IOC_RELAXED)) {
                 uint64_t left = 0;
@@ -734,10 +774,10 @@ static int u_park(struct ioc_worker *w, ioc_atomic(uint32_t) *word, uint64_t ns)
                     left = deadline > now ? deadline - now : 1;
                 }
                 struct timespec ts = {(time_t)(left / 1000000000u), (long)(left % 1000000000u)};
-                long rc = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, 1, left ? &ts : NULL, NULL, 0);
+                long rc = syscall(SYS_futex, (uint32_t *)&s->kick, FUTEX_WAIT_PRIVATE, k, left ? &ts : NULL, NULL, 0);
                 if (rc == -1 && errno == EINTR) ioc_fetch_add(&ueng_of(e)->eintr, 1, IOC_RELAXED);
             }
-            ioc_store(&s->sleeping, 0, IOC_RELAXED);
+            ioc_store(&s->sleeping, SLEEP_NONE, IOC_RELAXED);
             if (ioc_load(word, IOC_ACQUIRE) != 1) return 1;
             if (deadline && ioc_now_ns() >= deadline && !ioc_load(&s->handoff, IOC_RELAXED)) return 0;
             continue;
@@ -762,12 +802,12 @@ static int u_park(struct ioc_worker *w, ioc_atomic(uint32_t) *word, uint64_t ns)
             if (got > 1) ioc_notify(e);
             return 2;
         }
-        /* The owner's half of the hand-off Dekker pair. */
-        ioc_store(&s->sleeping, 1, IOC_SEQ_CST);
+        /* The owner's half of the Dekker pairs. */
+        ioc_store(&s->sleeping, SLEEP_RING, IOC_SEQ_CST);
         ioc_fence_full();
         if (ioc_load(word, IOC_ACQUIRE) != 1 || ioc_load(&s->handoff, IOC_RELAXED) ||
             ioc_load(&s->pending, IOC_RELAXED) || !armed) {
-            ioc_store(&s->sleeping, 0, IOC_RELAXED);
+            ioc_store(&s->sleeping, SLEEP_NONE, IOC_RELAXED);
             if (ioc_load(word, IOC_ACQUIRE) != 1) return 1;
             if (!armed) sched_yield(); /* no SQE for the futex wait yet: the CQ must drain */
             continue;
@@ -785,7 +825,7 @@ static int u_park(struct ioc_worker *w, ioc_atomic(uint32_t) *word, uint64_t ns)
         }
         int r = io_uring_enter2((unsigned)s->ring.ring_fd, 0, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
                                 (sigset_t *)(void *)&arg, sizeof arg);
-        ioc_store(&s->sleeping, 0, IOC_RELAXED);
+        ioc_store(&s->sleeping, SLEEP_NONE, IOC_RELAXED);
         if (r < 0 && r == -EINTR) ioc_fetch_add(&ueng_of(e)->eintr, 1, IOC_RELAXED);
         if (r < 0 && r == -EBADR) report_drop(e, 1);
         if (ioc_load(word, IOC_ACQUIRE) != 1) {
