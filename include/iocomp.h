@@ -419,7 +419,10 @@ static inline void *iocomp_overlapped_ext(iocomp_overlapped *ov) {
  * handed to the kernel when its worker next polls (at the latest 61
  * callbacks later): another thread's raw close(2) and reuse of the number
  * inside that window may send it to the new file; close such descriptors
- * with iocomp_close_fd() (or unbind them first).
+ * with iocomp_close_fd() (or unbind them first). Likewise on epoll, a raw
+ * close(2) under a pending request while the old file lives on elsewhere
+ * (a dup, a fork) lets that file's readiness run the request's system call
+ * on whatever file the number names then.
  */
 #define IOCOMP_INLINE 1
 
