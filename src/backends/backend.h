@@ -55,9 +55,13 @@ struct ioc_backend_ops {
     /* Cancel every request on fd / on the port slot; return how many. */
     int (*cancel_fd)(iocomp_engine *e, int fd);
     int (*cancel_port)(iocomp_engine *e, uint32_t port_idx);
-    /* The owner found no work in its queues: flush its submissions, move
-     * ready completions into its ring. true if it pushed anything. */
-    bool (*poll)(struct ioc_worker *w);
+    /* The owner found no work in its queues (out != NULL), or its fairness
+     * tick came (out NULL): flush its submissions, move ready completions
+     * into its ring. A backend may hand the first completion straight to
+     * the caller through out instead of its ring (saves a push and a pop).
+     * Returns 2: *out holds a completion to run (more may be in the ring);
+     * 1: completions were pushed into w's ring only; 0: none. */
+    int (*poll)(struct ioc_worker *w, struct ioc_pkt *out);
     /* Sleep while *word == 1 (park.c's protocol), up to ns (0: no limit).
      * Returns 1 when woken (the word may still be 1: the caller re-checks),
      * 2 when it pushed completions into w's own ring while sleeping (the
@@ -87,6 +91,9 @@ int ioc_uring_probe(void);
  * (keep the completion, try again later). The caller calls ioc_notify()
  * once after a batch. */
 bool ioc_complete_local(struct ioc_worker *w, struct ioc_req *r, int32_t res);
+/* r's completion packet, written to *out for the caller to return from
+ * poll() (status 2): never fails. */
+void ioc_complete_direct(struct ioc_req *r, int32_t res, struct ioc_pkt *out);
 /* Same into the engine's inject queue, from any thread (unbounded; fails
  * only with -ENOMEM, and then nothing was done). Calls ioc_notify(). */
 int ioc_complete_inject(iocomp_engine *e, struct ioc_req *r, int32_t res);

@@ -403,9 +403,12 @@ static int submit_locked(iocomp_engine *e, struct uslot *s) {
 }
 
 /* ---- reaping (slot lock held) -------------------------------------------------------- */
-/* Moves ready CQEs out: into w's ring when w is given (false from there:
- * full, stop), else the inject queue. Returns packets pushed. */
-static unsigned reap_locked(iocomp_engine *e, struct uslot *s, struct ioc_worker *w, unsigned max) {
+/* Moves ready CQEs out: into w's ring when w is given (full: stop), else
+ * the inject queue; with take and *take non-NULL, the first one is written
+ * to **take instead (poll hands it to its caller) and *take becomes NULL.
+ * Returns the completions moved. */
+static unsigned reap_locked(iocomp_engine *e, struct uslot *s, struct ioc_worker *w, unsigned max,
+                            struct ioc_pkt **take) {
     unsigned pushed = 0;
     struct io_uring_cqe *cqe;
     while (pushed < max && io_uring_peek_cqe(&s->ring, &cqe) == 0 && cqe) {
@@ -424,7 +427,10 @@ static unsigned reap_locked(iocomp_engine *e, struct uslot *s, struct ioc_worker
             /* U3: consume the CQE only once its packet is in our ring. The
              * request stays linked until then (so a cancel still finds it). */
             unlink_req(s, r);
-            if (!ioc_complete_local(w, r, res)) {
+            if (take && *take) { /* the first one goes straight to the caller (poll) */
+                ioc_complete_direct(r, res, *take);
+                *take = NULL;
+            } else if (!ioc_complete_local(w, r, res)) {
                 link_req(s, r, (uint16_t)s->w->index);
                 break; /* backpressure: the CQ keeps it */
             }
@@ -517,7 +523,7 @@ static int u_submit(iocomp_engine *e, struct ioc_worker *self, struct ioc_req *r
         if (ioc_unlikely(rc == -EBUSY)) {
             /* The kernel holds completions we have not reaped: move them to
              * the inject queue (our own ring may be full) and retry. */
-            reap_locked(e, s, NULL, UINT_MAX);
+            reap_locked(e, s, NULL, UINT_MAX, NULL);
             submit_locked(e, s);
             rc = issue_locked(e, s, r);
         }
@@ -593,7 +599,7 @@ static bool cancel_locked(iocomp_engine *e, struct uslot *s, struct ioc_req *r, 
     }
     sqe = get_sqe(e, s);
     if (!sqe) {
-        reap_locked(e, s, NULL, UINT_MAX);
+        reap_locked(e, s, NULL, UINT_MAX, NULL);
         submit_locked(e, s);
         sqe = get_sqe(e, s);
         if (!sqe) return false; /* the closer passes again in 1 ms */
@@ -728,27 +734,29 @@ static int cancel_matching(iocomp_engine *e, match_fn m, long arg) {
 static int u_cancel_fd(iocomp_engine *e, int fd) { return cancel_matching(e, match_fd, fd); }
 static int u_cancel_port(iocomp_engine *e, uint32_t idx) { return cancel_matching(e, match_port, (long)idx); }
 
-static bool u_poll(struct ioc_worker *w) {
+static int u_poll(struct ioc_worker *w, struct ioc_pkt *out) {
     struct uslot *s = slot_of(w);
-    if (ioc_likely(!has_news(s))) return false;
+    if (ioc_likely(!has_news(s))) return 0;
+    struct ioc_pkt *take = out;
     iocomp_engine *e = w->e;
     slot_lock(s);
     if (ioc_load(&s->handoff, IOC_RELAXED)) take_handoff_locked(e, s);
     if ((ioc_load_raw(s->ring.sq.kflags, IOC_RELAXED) & IORING_SQ_TASKRUN) && !ioc_load(&s->pending, IOC_RELAXED))
         io_uring_get_events(&s->ring); /* completions wait for our entry: post them */
-    unsigned got = reap_locked(e, s, w, REAP_MAX);
+    unsigned got = reap_locked(e, s, w, REAP_MAX, &take);
     if (ioc_load(&s->pending, IOC_RELAXED)) {
         if (submit_locked(e, s) == -EBUSY) {
-            got += reap_locked(e, s, NULL, UINT_MAX);
+            got += reap_locked(e, s, NULL, UINT_MAX, NULL);
             submit_locked(e, s);
         }
         /* Requests that complete during the submit (NOPs, data already
          * there) are ready now: take them in the same pass. */
-        got += reap_locked(e, s, w, REAP_MAX);
+        got += reap_locked(e, s, w, REAP_MAX, &take);
     }
     slot_unlock(s);
     if (got > 1) ioc_notify(e); /* more than we run next: let idle workers steal */
-    return got != 0;
+    if (out && !take) return 2;
+    return got != 0 ? 1 : 0;
 }
 
 static int u_park(struct ioc_worker *w, ioc_atomic(uint32_t) *word, uint64_t ns) {
@@ -795,7 +803,7 @@ static int u_park(struct ioc_worker *w, ioc_atomic(uint32_t) *word, uint64_t ns)
             }
         }
         if (ioc_load(&s->pending, IOC_RELAXED)) submit_locked(e, s);
-        unsigned got = reap_locked(e, s, w, REAP_MAX);
+        unsigned got = reap_locked(e, s, w, REAP_MAX, NULL);
         bool armed = s->futex_armed;
         slot_unlock(s);
         if (got) {
@@ -842,7 +850,7 @@ static void u_rescue(iocomp_engine *e, struct ioc_worker *w) {
     if (!slot_trylock(s)) return;
     if (ioc_load(&s->handoff, IOC_RELAXED)) take_handoff_locked(e, s);
     if (ioc_load(&s->pending, IOC_RELAXED)) submit_locked(e, s);
-    reap_locked(e, s, NULL, UINT_MAX);
+    reap_locked(e, s, NULL, UINT_MAX, NULL);
     slot_unlock(s);
 }
 

@@ -222,6 +222,10 @@ bool ioc_complete_local(struct ioc_worker *w, struct ioc_req *r, int32_t res) {
     return ioc_local_push(w, &p);
 }
 
+void ioc_complete_direct(struct ioc_req *r, int32_t res, struct ioc_pkt *out) {
+    *out = mk_pkt(r, res, PKT_IO);
+}
+
 int ioc_complete_inject(iocomp_engine *e, struct ioc_req *r, int32_t res) {
     struct ioc_pkt p = mk_pkt(r, res, PKT_IO);
     int rc = ioc_inject_push(e, &p);

@@ -236,7 +236,7 @@ bool ioc_find_work(struct ioc_worker *w, struct ioc_pkt *out) {
     if (ioc_unlikely(++w->tick % 61 == 0)) {
         /* Fairness: host packets and the backend's completions get a turn
          * even while callbacks keep this worker's own queues full. */
-        w->e->be->poll(w);
+        w->e->be->poll(w, NULL);
         if (take_inject(w, out)) return true;
     }
     if (w->lifo_streak < LIFO_MAX) {
@@ -250,7 +250,8 @@ bool ioc_find_work(struct ioc_worker *w, struct ioc_pkt *out) {
     if (lifo_take(w, out)) return true;
     /* Our queues are empty: submit what callbacks prepared, reap what the
      * kernel completed (into our ring, where thieves may take it). */
-    if (w->e->be->poll(w) && ioc_local_pop(w, out)) return true;
+    int polled = w->e->be->poll(w, out);
+    if (polled == 2 || (polled && ioc_local_pop(w, out))) return true;
     if (take_inject(w, out)) return true;
     return steal(w, out);
 }
