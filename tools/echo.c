@@ -2,7 +2,7 @@
  * iocomp-echo - a TCP echo server on iocomp, for the peer kit's W3 workload.
  *
  *   iocomp-echo [--port N] [--threads T] [--backend uring|epoll]
- *               [--addr A] [--accepts K] [--skip-on-success] [--stats]
+ *               [--addr A] [--accepts K] [--skip-on-success] [--stats] [--spin-ns NS]
  *   iocomp-echo PORT                 (the kit's form: W3_EXTRA_SERVER='name:iocomp-echo {PORT} ...')
  *
  * It listens on 127.0.0.1:N (--addr to change) and echoes whatever each
@@ -10,6 +10,8 @@
  * request in flight completes with -ECANCELED, every connection is closed) and
  * exits 0. It prints nothing on stdout (the kit's client produces the figures);
  * --stats prints the engine's counters on stderr at exit.
+ * --spin-ns sets iocomp_config.spin_ns (how long an idle worker searches
+ * before it parks; 4294967295: never spin; default: the engine default).
  *
  * Engine: min = max = T workers (default 2), the backend from --backend (or
  * IOCOMP_BACKEND, else io_uring when it probes fine). Everything after start-up
@@ -172,7 +174,7 @@ static void on_complete(void *ctx, int32_t status, uint32_t bytes, iocomp_overla
 static void usage(void) {
     fprintf(stderr,
             "usage: iocomp-echo [--port N] [--threads T] [--backend uring|epoll] [--addr 127.0.0.1]\n"
-            "                   [--accepts K] [--skip-on-success] [--stats]\n"
+            "                   [--accepts K] [--skip-on-success] [--stats] [--spin-ns NS]\n"
             "       iocomp-echo PORT\n");
     exit(2);
 }
@@ -192,14 +194,16 @@ int main(int argc, char **argv) {
     unsigned long port = 0, threads = 2, accepts = 4;
     const char *backend = NULL, *addr = "127.0.0.1";
     int stats = 0;
+    unsigned long spin_ns = 0;
     static const struct option opts[] = {
         {"port", required_argument, NULL, 'p'},    {"threads", required_argument, NULL, 't'},
         {"backend", required_argument, NULL, 'b'}, {"addr", required_argument, NULL, 'a'},
         {"accepts", required_argument, NULL, 'k'}, {"skip-on-success", no_argument, NULL, 's'},
         {"stats", no_argument, NULL, 'S'},         {"help", no_argument, NULL, 'h'},
+        {"spin-ns", required_argument, NULL, 'n'},
         {NULL, 0, NULL, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "p:t:b:a:k:sSh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "p:t:b:a:k:n:sSh", opts, NULL)) != -1) {
         switch (c) {
         case 'p': port = num(optarg, "--port", 1, 65535); break;
         case 't': threads = num(optarg, "--threads", 1, IOCOMP_THREADS_LIMIT); break;
@@ -208,6 +212,7 @@ int main(int argc, char **argv) {
         case 'k': accepts = num(optarg, "--accepts", 1, 1024); break;
         case 's': g_skip = 1; break;
         case 'S': stats = 1; break;
+        case 'n': spin_ns = num(optarg, "--spin-ns", 1, UINT32_MAX); break;
         default: usage();
         }
     }
@@ -242,6 +247,7 @@ int main(int argc, char **argv) {
     iocomp_config_init(&cfg);
     cfg.min_threads = cfg.max_threads = (uint32_t)threads;
     cfg.backend = backend;
+    cfg.spin_ns = (uint32_t)spin_ns; /* 0: the default; UINT32_MAX: never spin */
     cfg.host_overlapped_size = sizeof(struct conn);
     cfg.on_complete = on_complete;
     int rc = iocomp_engine_create(&cfg, &g_e);
