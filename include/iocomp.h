@@ -489,7 +489,11 @@ IOCOMP_API int iocomp_cancel_fd(iocomp_engine *e, int fd);
  */
 IOCOMP_API int iocomp_set_skip_on_success(iocomp_engine *e, int fd);
 /* The result of a request that returned IOCOMP_INLINE: its status (0 or
- * -errno), with the bytes in *bytes (may be NULL). */
+ * -errno), with the bytes in *bytes (may be NULL). Meaningful only between
+ * that IOCOMP_INLINE return and the next submit on ov. Thread: the one that
+ * got IOCOMP_INLINE (another one only after synchronising with it).
+ * Lock-free, no system call. Errors: -EINVAL ov NULL (then *bytes is left
+ * alone). */
 IOCOMP_API int32_t iocomp_overlapped_result(const iocomp_overlapped *ov, uint32_t *bytes);
 /*
  * Cancels what is pending on fd, unbinds it and closes it. The pending
@@ -498,7 +502,8 @@ IOCOMP_API int32_t iocomp_overlapped_result(const iocomp_overlapped *ov, uint32_
  * closed anyway, as close(2) does).
  */
 IOCOMP_API int iocomp_close_fd(iocomp_engine *e, int fd);
-/* The backend the engine runs: "uring" or "epoll". Never NULL for a valid e. */
+/* The backend the engine runs: "uring" or "epoll" ("none" for e NULL).
+ * Thread: any. The string is static. */
 IOCOMP_API const char *iocomp_backend_name(iocomp_engine *e);
 
 /*
