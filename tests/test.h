@@ -422,15 +422,21 @@ static inline iocomp_stats test_stats(iocomp_engine *e) {
     return s;
 }
 
-/* An engine with min = max = n workers (n 0: the defaults) and cb installed. */
-static inline iocomp_engine *test_engine(uint32_t min, uint32_t max, iocomp_complete_cb cb,
-                                         void *ctx) {
+/* A default config with these thread limits (0: the defaults) and cb. */
+static inline iocomp_config test_config(uint32_t min, uint32_t max, iocomp_complete_cb cb, void *ctx) {
     iocomp_config cfg;
     iocomp_config_init(&cfg);
     cfg.min_threads = min;
     cfg.max_threads = max;
     cfg.on_complete = cb;
     cfg.on_complete_ctx = ctx;
+    return cfg;
+}
+
+/* An engine with these thread limits (0: the defaults) and cb installed. */
+static inline iocomp_engine *test_engine(uint32_t min, uint32_t max, iocomp_complete_cb cb,
+                                         void *ctx) {
+    iocomp_config cfg = test_config(min, max, cb, ctx);
     iocomp_engine *e = NULL;
     CHECK_OK(iocomp_engine_create(&cfg, &e));
     CHECK(e != NULL);
@@ -537,12 +543,7 @@ static inline iocomp_engine *test_io_engine(iocomp_config *cfg) {
 
 /* An engine with min = max = n workers, cb installed, test_io extensions. */
 static inline iocomp_engine *test_io_engine_n(uint32_t n, iocomp_complete_cb cb, void *ctx) {
-    iocomp_config cfg;
-    iocomp_config_init(&cfg);
-    cfg.min_threads = n;
-    cfg.max_threads = n;
-    cfg.on_complete = cb;
-    cfg.on_complete_ctx = ctx;
+    iocomp_config cfg = test_config(n, n, cb, ctx);
     return test_io_engine(&cfg);
 }
 

@@ -603,7 +603,7 @@ static struct io_uring_sqe *unsubmitted_sqe(struct uslot *s, const struct ioc_re
     return NULL;
 }
 
-static bool cancel_locked(iocomp_engine *e, struct uslot *s, struct ioc_req *r, bool now) {
+static bool cancel_locked(iocomp_engine *e, struct uslot *s, struct ioc_req *r) {
     if (r->cancelled) return false;
     struct io_uring_sqe *sqe = unsubmitted_sqe(s, r);
     if (sqe) {
@@ -627,7 +627,6 @@ static bool cancel_locked(iocomp_engine *e, struct uslot *s, struct ioc_req *r, 
     io_uring_sqe_set_data64(sqe, TAG_CANCEL);
     r->cancelled = CANCEL_ASKED;
     ioc_store(&s->pending, ioc_load(&s->pending, IOC_RELAXED) + 1, IOC_RELAXED);
-    (void)now;
     return true;
 }
 
@@ -679,7 +678,7 @@ static int u_cancel(iocomp_engine *e, struct ioc_req *r) {
              * (it becomes RING_DONE at the reap, under this lock): then r
              * cannot complete, nor be resubmitted, while we hold it. */
             if (ioc_load(&r->ring, IOC_RELAXED) == idx) {
-                bool asked = cancel_locked(e, s, r, true) || r->cancelled;
+                bool asked = cancel_locked(e, s, r) || r->cancelled;
                 slot_unlock(s);
                 poke_owner(e, s);
                 return asked ? 0 : -ENOENT;
@@ -719,7 +718,7 @@ static int cancel_matching(iocomp_engine *e, match_fn m, long arg) {
         struct ioc_req *taken = NULL, **tail = &taken;
         slot_lock(s);
         for (struct ioc_req *r = s->inflight_head; r; r = r->next)
-            if (m(r, arg) && cancel_locked(e, s, r, true)) count++;
+            if (m(r, arg) && cancel_locked(e, s, r)) count++;
         /* Hand-offs not yet issued: take them out, complete them below. */
         struct ioc_req *prev = NULL, *x = ioc_load(&s->handoff, IOC_RELAXED);
         while (x) {
