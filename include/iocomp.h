@@ -55,6 +55,11 @@ extern "C" {
 #define IOCOMP_HOST_OVERLAPPED_LIMIT (1u << 20)
 /* Size of the overlapped header; the host extension follows it directly. */
 #define IOCOMP_OVERLAPPED_HEADER_SIZE 128u
+/* Largest local_queue_capacity / inject_queue_capacity, in packets: 2^20,
+ * a 32 MiB ring (32-byte packets) for the inject queue and for each worker.
+ * Above it iocomp_engine_create() is -ERANGE (a full ring is backpressure,
+ * never a loss: nothing needs a bigger one). */
+#define IOCOMP_QUEUE_CAPACITY_LIMIT (1u << 20)
 
 /* An engine: workers, ports, bindings, the overlapped heap. Opaque. */
 typedef struct iocomp_engine iocomp_engine;
@@ -122,11 +127,14 @@ typedef struct iocomp_config {
     iocomp_complete_cb on_complete; /* may be NULL: set it before submitting */
     void *on_complete_ctx;
     /* Per-worker stealable queue, in packets (rounded up to a power of two,
-     * at least 16). 0: 1024. */
+     * at least 16; a ring of N slots holds N - 1). 0: 1024. At most
+     * IOCOMP_QUEUE_CAPACITY_LIMIT (2^20; each worker allocates its ring),
+     * above it -ERANGE. */
     uint32_t local_queue_capacity;
     /* The engine's inject queue for packets from non-worker threads. When it
      * is full, packets go to an unbounded overflow list (never dropped).
-     * 0: 16384. */
+     * Rounded up like local_queue_capacity. 0: 16384. At most
+     * IOCOMP_QUEUE_CAPACITY_LIMIT, above it -ERANGE. */
     uint32_t inject_queue_capacity;
     /* How long an idle worker polls for work before it parks, in ns.
      * 0: default (20000 ns); UINT32_MAX: never spin. */
@@ -205,7 +213,9 @@ IOCOMP_API void iocomp_config_init(iocomp_config *cfg);
  * iocomp_engine_destroy() succeeds.
  * Errors: -EINVAL cfg or out NULL, min > max, max == 0 after defaults;
  *         -ERANGE max or min above IOCOMP_THREADS_LIMIT, host size above
- *                 IOCOMP_HOST_OVERLAPPED_LIMIT;
+ *                 IOCOMP_HOST_OVERLAPPED_LIMIT, local_queue_capacity or
+ *                 inject_queue_capacity above IOCOMP_QUEUE_CAPACITY_LIMIT
+ *                 (nothing is created);
  *         -ENOMEM out of memory (nothing is left behind);
  *         -EAGAIN a worker thread could not be started (nothing is left).
  */
@@ -330,9 +340,13 @@ IOCOMP_API int iocomp_get_available_threads(iocomp_engine *e, uint32_t *out);
 
 /*
  * Host extension size (GetHostOverlappedSize). Settable until the first port,
- * binding or overlapped exists; fixed after, the same for every request.
- * Thread: any. Errors: -EINVAL e or out NULL; -ERANGE size above
- *         IOCOMP_HOST_OVERLAPPED_LIMIT; -EBUSY too late to change.
+ * binding or overlapped exists (a call that succeeded: one that failed, such
+ * as an alloc whose init callback failed, fixes nothing); fixed after, the
+ * same for every request.
+ * Thread: any (an init callback too). Errors: -EINVAL e or out NULL; -ERANGE
+ *         size above IOCOMP_HOST_OVERLAPPED_LIMIT; -EBUSY too late to change,
+ *         or an iocomp_overlapped_alloc()/_init() that reads the size is in
+ *         progress on another thread (or is the caller): the size stays.
  */
 IOCOMP_API int iocomp_get_host_overlapped_size(iocomp_engine *e, size_t *out);
 IOCOMP_API int iocomp_set_host_overlapped_size(iocomp_engine *e, size_t size);
@@ -343,9 +357,10 @@ IOCOMP_API size_t iocomp_overlapped_size(iocomp_engine *e);
  * Allocates an overlapped with its extension from the engine's jemalloc
  * arena (per-worker caches on workers), zeroes the extension and runs the
  * init callback on it. The header's bytes are iocomp's.
+ * The first one that succeeds fixes the host overlapped size.
  * Thread: any. Memory: the caller's until iocomp_overlapped_free(); it may
  * outlive the engine. Errors: -EINVAL e or out NULL; -ENOMEM; whatever the
- * init callback returned (nothing is leaked).
+ * init callback returned (nothing is leaked, nothing fixed).
  */
 IOCOMP_API int iocomp_overlapped_alloc(iocomp_engine *e, iocomp_overlapped **out);
 /*
@@ -358,7 +373,7 @@ IOCOMP_API void iocomp_overlapped_free(iocomp_overlapped *ov);
  * Prepares caller-owned memory (iocomp_overlapped_size() bytes, 16-byte
  * aligned) as an overlapped of e: zeroes it and runs the init callback
  * (InitializeHostOverlapped). The memory stays the caller's. Like alloc, it
- * fixes the host overlapped size.
+ * fixes the host overlapped size when it succeeds.
  * Thread: any. Errors: -EINVAL e or ov NULL, or ov misaligned; whatever the
  * init callback returned.
  */

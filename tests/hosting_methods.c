@@ -78,7 +78,7 @@ int main(void) {
     CHECK_HR(iocomp_hresult_from_errno(-ENOSYS), E_NOTIMPL);
     CHECK_HR(iocomp_hresult_from_errno(-EOPNOTSUPP), E_NOTIMPL);
     CHECK_HR(iocomp_hresult_from_errno(-EIO), E_FAIL);
-    CHECK_HR(iocomp_hresult_from_errno(-EDEADLK), E_FAIL);
+    CHECK_HR(iocomp_hresult_from_errno(-EDEADLK), HOST_E_INVALIDOPERATION); /* not from here (shutdown) */
     CHECK_HR(iocomp_hresult_from_errno(-EPIPE), E_FAIL);
     CHECK_HR(iocomp_hresult_from_errno(-4000), E_FAIL); /* unknown */
     CHECK_HR(iocomp_hresult_from_errno(INT_MIN), E_FAIL);

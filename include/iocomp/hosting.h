@@ -37,6 +37,7 @@ typedef void *HANDLE;
 #define E_OUTOFMEMORY ((HRESULT)0x8007000E)
 #define E_INVALIDARG ((HRESULT)0x80070057)
 #define HOST_E_INTERRUPTED ((HRESULT)0x80131021)
+#define HOST_E_INVALIDOPERATION ((HRESULT)0x80131022)
 #define HOST_E_CLRNOTAVAILABLE ((HRESULT)0x80131023)
 #define HOST_E_TIMEOUT ((HRESULT)0x80131024)
 #define HOST_E_NOT_OWNER ((HRESULT)0x80131025)
@@ -55,7 +56,11 @@ struct iocomp_clr_io_completion_manager {
 /* IHostIoCompletionManager, implemented by iocomp. */
 typedef struct iocomp_host_io_completion_manager iocomp_host_io_completion_manager;
 struct iocomp_host_io_completion_manager {
-    /* E_INVALIDARG phPort NULL; E_OUTOFMEMORY no memory or port slots. */
+    /* *phPort gets the new port, or 0 (NULL) if none was created, whatever
+     * the failure. E_INVALIDARG phPort NULL (nothing written) or self NULL;
+     * E_OUTOFMEMORY no memory, or the engine's 65535 port slots (the default
+     * port's included) are in use; HOST_E_ABANDONED the engine is being
+     * destroyed (iocomp_engine_destroy() ran, or timed out). */
     HRESULT (*CreateIoCompletionPort)(iocomp_host_io_completion_manager *self, HANDLE *phPort);
     /* Closes and drains the port (iocomp_port_close()). E_INVALIDARG unknown,
      * stale or closed port; HOST_E_TIMEOUT a callback outlived the deadline. */
@@ -95,8 +100,21 @@ IOCOMP_API iocomp_engine *iocomp_hosting_engine(iocomp_host_io_completion_manage
  * The process's default instance: created on first call with a default
  * engine (iocomp_config_init()), the only global state in iocomp. Returns
  * NULL if it could not be created. Thread: any; the first call races safely.
- * iocomp_hosting_shutdown() destroys it (not from a callback); a later call
- * of iocomp_hosting_default() creates a new one.
+ *
+ * iocomp_hosting_shutdown() destroys it as iocomp_engine_destroy() does
+ * (every port closed, every accepted request delivered first) and frees the
+ * wrapper; a later call of iocomp_hosting_default() creates a new one.
+ * Thread: any thread that is not a worker of the default instance's engine,
+ * with no other call on the instance running concurrently or after it
+ * returns S_OK (pointers from iocomp_hosting_default() are dangling then).
+ * Returns S_OK, also when there is no instance;
+ *   HOST_E_INVALIDOPERATION called from a callback (OnComplete) of the
+ *           default instance's engine: not from that thread. Nothing
+ *           changes; the instance keeps working and a shutdown from another
+ *           thread later succeeds (the C API's -EDEADLK);
+ *   HOST_E_TIMEOUT callbacks were still running at the deadline (a callback
+ *           blocks): the instance is closed (ports refuse new requests) but
+ *           alive, what is queued is still delivered; call it again.
  */
 IOCOMP_API iocomp_host_io_completion_manager *iocomp_hosting_default(void);
 IOCOMP_API HRESULT iocomp_hosting_shutdown(void);

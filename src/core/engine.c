@@ -59,6 +59,9 @@ IOCOMP_API int iocomp_engine_create(const iocomp_config *cfg, iocomp_engine **ou
     if (max == 0) max = min > IOCOMP_THREADS_DEFAULT_MAX ? min : IOCOMP_THREADS_DEFAULT_MAX;
     if (min > max) return -EINVAL;
     if (cfg->host_overlapped_size > IOCOMP_HOST_OVERLAPPED_LIMIT) return -ERANGE;
+    if (cfg->local_queue_capacity > IOCOMP_QUEUE_CAPACITY_LIMIT ||
+        cfg->inject_queue_capacity > IOCOMP_QUEUE_CAPACITY_LIMIT)
+        return -ERANGE; /* audit defect 12: UINT32_MAX reserved ~151 GB */
 
     iocomp_engine *e = IOC_FAULT(IOCOMP_FAULT_ALLOC) ? NULL : aligned_alloc(IOC_CACHELINE, sizeof *e);
     if (!e) return -ENOMEM;

@@ -122,7 +122,6 @@ IOCOMP_API int iocomp_bind(iocomp_engine *e, iocomp_port_t port, int fd, uintptr
     int r = ioc_port_lookup(e, port, &p);
     if (r < 0) return r == -ESHUTDOWN ? -EBADF : r;
     if (port == IOCOMP_DEFAULT_PORT) port = ioc_load(&e->default_port, IOC_ACQUIRE);
-    ioc_freeze_ext(e);
     uint32_t kind = fd_kind(fd);
     unsigned ci = (unsigned)fd / IOC_BIND_CHUNK;
     pthread_mutex_lock(&e->bind_lock);
@@ -152,6 +151,11 @@ IOCOMP_API int iocomp_bind(iocomp_engine *e, iocomp_port_t port, int fd, uintptr
         }
     }
     pthread_mutex_unlock(&e->bind_lock);
+    /* The extension size freezes only with a binding that exists (a refused
+     * bind leaves it settable). Bindings do not use the size: a set that
+     * lands between the bind_write above and this is ordered before the
+     * bind (overlapped.c, "The extension size"). */
+    if (r == 0) ioc_freeze_ext(e);
     return r;
 }
 

@@ -29,6 +29,25 @@
  *
  * Sanitizer builds (IOCOMP_SANITIZER_BUILD) use aligned_alloc/free instead,
  * so ASan sees use-after-free of an overlapped and TSan its hand-offs.
+ *
+ * The extension size
+ * ------------------
+ * e->ext_size may change (iocomp_set_host_overlapped_size) until it freezes,
+ * and it freezes only when a call that makes a port, a binding or an
+ * overlapped succeeds: a refused call leaves it settable (audit defect 10).
+ * Ports and bindings do not use the size, so they freeze it after they
+ * committed (port.c, io.c); a set that overlaps them is ordered before them.
+ * An overlapped does use it, from the moment it reads it until its init
+ * callback returns, and the callback runs without e->lock (it may call
+ * iocomp back). So, before the size is frozen, alloc and init
+ *   E1 read the size and count themselves into heap->ext_users under e->lock,
+ *   E2 allocate, zero and run the init callback with that size, unlocked,
+ *   E3 under e->lock again leave ext_users and, on success only, freeze.
+ * iocomp_set_host_overlapped_size refuses (-EBUSY) while the size is frozen
+ * or ext_users > 0, so the size never changes under an allocation that uses
+ * it; once a failed one has left, the size is settable again. After the size
+ * froze, alloc and init read ext_frozen (acquire, pairing with the release
+ * store that froze it) and e->ext_size lock-free: it never changes again.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -56,6 +75,9 @@ enum { OVF_ALLOCATED = 1, OVF_EMBEDDED = 2 };
 struct ioc_heap {
     unsigned arena;
     bool has_arena;
+    /* Allocations and inits in progress that read the extension size before
+     * it froze (under e->lock; see "The extension size" below). */
+    uint32_t ext_users;
 };
 
 static inline struct ioc_ovh *hdr(iocomp_overlapped *ov) { return (struct ioc_ovh *)(void *)ov; }
@@ -125,8 +147,32 @@ void ioc_heap_worker_init(struct ioc_worker *w) {
 #endif
 }
 
-static size_t ov_size(iocomp_engine *e) {
-    return (IOCOMP_OVERLAPPED_HEADER_SIZE + e->ext_size + 15u) & ~(size_t)15u;
+static size_t ov_size_of(size_t ext) { return (IOCOMP_OVERLAPPED_HEADER_SIZE + ext + 15u) & ~(size_t)15u; }
+
+/* E1: the extension size to use, and whether this call counted itself in
+ * ext_users (then ext_end() must follow). Fast path once frozen: one
+ * acquire load, pairing with the release store in ext_end() (or port.c's
+ * ioc_freeze_ext / default_port), after which ext_size is never written. */
+static size_t ext_begin(iocomp_engine *e, bool *counted) {
+    *counted = false;
+    if (ioc_likely(ioc_load(&e->ext_frozen, IOC_ACQUIRE))) return e->ext_size;
+    pthread_mutex_lock(&e->lock);
+    size_t ext = e->ext_size;
+    if (!ioc_load(&e->ext_frozen, IOC_RELAXED)) { /* under e->lock, as every store to it */
+        e->heap->ext_users++;
+        *counted = true;
+    }
+    pthread_mutex_unlock(&e->lock);
+    return ext;
+}
+
+/* E3: leaves ext_users; the size freezes only if the call succeeded. */
+static void ext_end(iocomp_engine *e, bool counted, bool ok) {
+    if (!counted) return;
+    pthread_mutex_lock(&e->lock);
+    e->heap->ext_users--;
+    if (ok) ioc_store(&e->ext_frozen, true, IOC_RELEASE); /* pairs with ext_begin's acquire */
+    pthread_mutex_unlock(&e->lock);
 }
 
 static void *raw_alloc(iocomp_engine *e, size_t size) {
@@ -149,16 +195,14 @@ static void raw_free(void *p, size_t size) {
 #endif
 }
 
-static int run_init(iocomp_engine *e, iocomp_overlapped *ov) {
+static int run_init(iocomp_engine *e, iocomp_overlapped *ov, size_t ext) {
     if (!e->ov_init) return 0;
-    int r = e->ov_init(e->ov_init_ctx, ov, iocomp_overlapped_ext(ov), e->ext_size);
+    int r = e->ov_init(e->ov_init_ctx, ov, iocomp_overlapped_ext(ov), ext);
     return r > 0 ? -r : r; /* a host returning +errno still fails */
 }
 
-IOCOMP_API int iocomp_overlapped_alloc(iocomp_engine *e, iocomp_overlapped **out) {
-    if (!e || !out) return -EINVAL;
-    ioc_freeze_ext(e);
-    size_t size = ov_size(e);
+static int ov_alloc(iocomp_engine *e, size_t ext, iocomp_overlapped **out) {
+    size_t size = ov_size_of(ext);
     iocomp_overlapped *ov = raw_alloc(e, size);
     if (!ov) return -ENOMEM;
     /* The header is iocomp's: only its used fields are written. The
@@ -170,7 +214,7 @@ IOCOMP_API int iocomp_overlapped_alloc(iocomp_engine *e, iocomp_overlapped **out
     o->engine = e;
     o->size = size;
     ioc_store(&o->state, REQ_IDLE, IOC_RELAXED); /* published with the pointer */
-    int r = run_init(e, ov);
+    int r = run_init(e, ov, ext);
     if (r < 0) {
         o->magic = OV_MAGIC_FREED;
         raw_free(ov, size);
@@ -178,6 +222,15 @@ IOCOMP_API int iocomp_overlapped_alloc(iocomp_engine *e, iocomp_overlapped **out
     }
     *out = ov;
     return 0;
+}
+
+IOCOMP_API int iocomp_overlapped_alloc(iocomp_engine *e, iocomp_overlapped **out) {
+    if (!e || !out) return -EINVAL;
+    bool counted;
+    size_t ext = ext_begin(e, &counted);
+    int r = ov_alloc(e, ext, out);
+    ext_end(e, counted, r == 0);
+    return r;
 }
 
 IOCOMP_API void iocomp_overlapped_free(iocomp_overlapped *ov) {
@@ -195,18 +248,27 @@ IOCOMP_API void iocomp_overlapped_free(iocomp_overlapped *ov) {
 
 IOCOMP_API int iocomp_overlapped_init(iocomp_engine *e, iocomp_overlapped *ov) {
     if (!e || !ov || ((uintptr_t)ov & 15u)) return -EINVAL;
-    ioc_freeze_ext(e);
-    memset(ov, 0, ov_size(e));
+    bool counted;
+    size_t ext = ext_begin(e, &counted);
+    memset(ov, 0, ov_size_of(ext));
     struct ioc_ovh *o = hdr(ov);
     o->magic = OV_MAGIC;
     o->flags = OVF_EMBEDDED;
     o->engine = e;
-    int r = run_init(e, ov);
+    int r = run_init(e, ov, ext);
     if (r < 0) o->magic = 0;
+    ext_end(e, counted, r == 0);
     return r;
 }
 
-IOCOMP_API size_t iocomp_overlapped_size(iocomp_engine *e) { return e ? ov_size(e) : 0; }
+IOCOMP_API size_t iocomp_overlapped_size(iocomp_engine *e) {
+    if (!e) return 0;
+    if (ioc_likely(ioc_load(&e->ext_frozen, IOC_ACQUIRE))) return ov_size_of(e->ext_size);
+    pthread_mutex_lock(&e->lock); /* still settable: read it as set_host_overlapped_size wrote it */
+    size_t s = ov_size_of(e->ext_size);
+    pthread_mutex_unlock(&e->lock);
+    return s;
+}
 
 IOCOMP_API int iocomp_get_host_overlapped_size(iocomp_engine *e, size_t *out) {
     if (!e || !out) return -EINVAL;
@@ -221,7 +283,8 @@ IOCOMP_API int iocomp_set_host_overlapped_size(iocomp_engine *e, size_t size) {
     if (size > IOCOMP_HOST_OVERLAPPED_LIMIT) return -ERANGE;
     int r = 0;
     pthread_mutex_lock(&e->lock);
-    if (ioc_load(&e->ext_frozen, IOC_RELAXED)) r = -EBUSY;
+    /* Frozen, or an alloc/init is using the size right now (E1-E3). */
+    if (ioc_load(&e->ext_frozen, IOC_RELAXED) || e->heap->ext_users) r = -EBUSY;
     else e->ext_size = size;
     pthread_mutex_unlock(&e->lock);
     return r;

@@ -112,8 +112,13 @@ void ioc_queue_fini(iocomp_engine *e) {
 }
 
 
+/* A ring's slots for a requested capacity (0: dflt), a power of two in
+ * [16, IOCOMP_QUEUE_CAPACITY_LIMIT]. iocomp_engine_create() refuses a
+ * request above the limit (-ERANGE) before it gets here; the cap is the
+ * backstop that keeps a ring's allocation bounded all the same. */
 unsigned ioc_queue_capacity(unsigned requested, unsigned dflt) {
-    return pow2_at_least(requested ? requested : dflt, 16);
+    unsigned v = requested ? requested : dflt;
+    return pow2_at_least(v < IOCOMP_QUEUE_CAPACITY_LIMIT ? v : IOCOMP_QUEUE_CAPACITY_LIMIT, 16);
 }
 
 /* ---- batch take (MC-safe; see the theory above) -------------------------- */

@@ -26,8 +26,12 @@ static inline iocomp_engine *E(iocomp_host_io_completion_manager *self) {
 }
 #define HR(x) iocomp_hresult_from_errno(x)
 
+/* *phPort is the new port, or 0 when none was created (the method's page:
+ * "or 0 (zero), if the port could not be created"), whatever the failure. */
 static HRESULT m_create_port(iocomp_host_io_completion_manager *self, HANDLE *phPort) {
-    if (!self || !phPort) return E_INVALIDARG;
+    if (!phPort) return E_INVALIDARG;
+    *phPort = NULL;
+    if (!self) return E_INVALIDARG;
     iocomp_port_t p;
     int r = iocomp_port_create(E(self), &p);
     if (r == 0) *phPort = (HANDLE)(uintptr_t)p;
@@ -149,6 +153,9 @@ IOCOMP_API iocomp_host_io_completion_manager *iocomp_hosting_default(void) {
     return m;
 }
 
+/* From a callback of the default engine, iocomp_engine_destroy() refuses
+ * at once with -EDEADLK (nothing changes), which the table maps to
+ * HOST_E_INVALIDOPERATION: "not from this thread", the instance stays. */
 IOCOMP_API HRESULT iocomp_hosting_shutdown(void) {
     pthread_mutex_lock(&default_lock);
     int r = 0;
