@@ -320,8 +320,15 @@ IOCOMP_API int iocomp_post(iocomp_engine *e, iocomp_port_t port, int32_t status,
 /*
  * Thread limits (Get/SetMinThreads, Get/SetMaxThreads, GetAvailableThreads).
  * Engine-wide. The pool never has fewer than min threads alive (raising min
- * starts threads before returning) nor more than max (lowering max retires
- * the excess as each becomes idle).
+ * starts threads before returning). Lowering min lets the workers above it
+ * retire after keep_alive_ms idle, as if they had been started above min.
+ * Lowering max retires the excess as each becomes idle; on io_uring a
+ * worker whose own ring still holds requests (each worker submits to its
+ * own ring, and only it waits for them) stays, asleep, until they complete,
+ * so live may stay above max while I/O it submitted waits (an idle
+ * connection's recv). If a thread cannot be started when the pool should
+ * grow (RLIMIT_NPROC, memory), the monitor tries again 1 ms later, then
+ * 2, 4... up to 1 s apart (stats: thread_start_failures).
  * Thread: any, concurrently with each other and with scaling.
  * Errors: -EINVAL e or out NULL, set_min of 0 or above the current max,
  *         set_max below the current min or 0 (-ERANGE is checked first:

@@ -48,6 +48,11 @@ struct ioc_backend_ops {
      * flight and only its owner waits for them). May be NULL. */
     void (*thread_start)(struct ioc_worker *w);
     bool (*thread_retire)(struct ioc_worker *w);
+    /* Any thread: does w's slot hold requests that only its thread waits for
+     * (thread_retire would refuse)? A snapshot; NULL: never. park.c lets a
+     * worker above max sleep, instead of coming back to retire at once,
+     * while this is true. */
+    bool (*slot_holds)(struct ioc_worker *w);
     /* Start the request. self: the calling worker of this engine or NULL. */
     int (*submit)(iocomp_engine *e, struct ioc_worker *self, struct ioc_req *r);
     /* 0 if a cancel was asked, -ENOENT if r is not in flight. */

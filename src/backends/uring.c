@@ -103,7 +103,13 @@
  *      change only under the slot lock.
  *   U2 inflight counts the in-flight list; a worker retires only when its
  *      slot has nothing in flight and nothing handed off (thread_retire), and
- *      then the slot is closed to host hand-offs until a thread starts on it.
+ *      then the slot is closed to host hand-offs until a thread starts on it
+ *      (or the worker, staying after all, reopens it: thread_start).
+ *   U4 r->ring is RING_NONE only between the submit and the hand-off or
+ *      issue (both under a slot lock, moments apart), the slot index while
+ *      issued, RING_DONE once reaped or taken out of a hand-off list by a
+ *      canceller: so a cancel never waits on a request whose completion is
+ *      already on its way.
  *   U3 A CQE is consumed (cq_advance) only after its completion was pushed.
  */
 #include <errno.h>
@@ -273,11 +279,26 @@ static void u_thread_start(struct ioc_worker *w) {
     slot_unlock(s);
 }
 
+static inline bool holds_locked(struct uslot *s) {
+    return s->inflight != 0 || ioc_load(&s->handoff, IOC_RELAXED) != NULL || ioc_load(&s->pending, IOC_RELAXED) != 0;
+}
+
+static bool u_slot_holds(struct ioc_worker *w) {
+    struct uslot *s = slot_of(w);
+    slot_lock(s);
+    bool holds = holds_locked(s);
+    slot_unlock(s);
+    return holds;
+}
+
+/* U2: agree only with nothing in flight here, and close the slot to host
+ * hand-offs in the same critical section (a hand-off checks `open` under
+ * this lock), so none can arrive after the check. The caller reopens it
+ * with u_thread_start() if the worker stays after all (park.c, scale.c). */
 static bool u_thread_retire(struct ioc_worker *w) {
     struct uslot *s = slot_of(w);
     slot_lock(s);
-    bool ok = s->inflight == 0 && ioc_load(&s->handoff, IOC_RELAXED) == NULL &&
-              ioc_load(&s->pending, IOC_RELAXED) == 0;
+    bool ok = !holds_locked(s);
     if (ok) ioc_store(&s->open, false, IOC_RELAXED);
     slot_unlock(s);
     return ok;
@@ -894,6 +915,7 @@ const struct ioc_backend_ops ioc_backend_uring = {
     .slot_fini = u_slot_fini,
     .thread_start = u_thread_start,
     .thread_retire = u_thread_retire,
+    .slot_holds = u_slot_holds,
     .submit = u_submit,
     .cancel = u_cancel,
     .cancel_fd = u_cancel_fd,

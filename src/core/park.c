@@ -36,7 +36,15 @@
  *      live > min. If it times out still on the stack, it takes itself off
  *      (under scale_lock, then the park lock, the same order as everywhere),
  *      lowers live (never below min) and exits. A waker that popped it first
- *      wins: the worker then sees word 0 and runs.
+ *      wins: the worker then sees word 0 and runs. The backend is asked
+ *      (thread_retire, which closes the slot) only after the park lock said
+ *      the worker would go, and a worker that stays reopens its slot.
+ *      set_min() wakes every parked worker when it lowers min, so those that
+ *      parked with no timeout (live <= the old min) park again with one.
+ *   P5 A worker above max parks like any other while its backend slot holds
+ *      requests only it waits for (slot_holds): their completions wake it
+ *      and it retires after them; without such requests it leaves at once
+ *      to retire (scale.c).
  */
 #include <errno.h>
 #include <linux/futex.h>
@@ -67,12 +75,35 @@ static void stack_remove(struct ioc_park *pk, struct ioc_worker *w) {
 }
 
 /* P4: called after a keep-alive timeout. 1: we left the stack to exit;
- * 0: stay (at min, or popped by a waker); -1: scale_lock was busy (a scaling
- * step or destroy holds it; we must not block on it), retry soon. */
+ * 0: stay (at min, or popped by a waker, or the backend holds requests only
+ * this slot's thread waits for); -1: scale_lock was busy (a scaling step or
+ * destroy holds it; we must not block on it), retry soon.
+ *
+ * Decide, then act: the backend's thread_retire() closes the slot to new
+ * hand-offs when it agrees, so it is called only once the park lock said we
+ * would go, and a worker that stays after all (a waker popped it between the
+ * two looks) reopens its slot with thread_start(). It cannot be called under
+ * the park lock: the backend takes its slot lock, and paths that hold a slot
+ * lock reach the park lock (a rescue's inject calls ioc_notify). live and
+ * min only change under scale_lock (or fall by ioc_should_retire's CAS, which
+ * only makes a second look stricter), so the first look's "live > min" still
+ * holds at the second unless live fell meanwhile. */
+static bool keep_alive_may_go(struct ioc_worker *w) {
+    iocomp_engine *e = w->e;
+    pthread_mutex_lock(&e->park.lock);
+    bool go = w->parked && ioc_load(&e->live, IOC_SEQ_CST) > ioc_load(&e->min_threads, IOC_SEQ_CST);
+    pthread_mutex_unlock(&e->park.lock);
+    return go;
+}
+
 static int keep_alive_expired(struct ioc_worker *w) {
     iocomp_engine *e = w->e;
     struct ioc_park *pk = &e->park;
     if (pthread_mutex_trylock(&e->scale_lock) != 0) return -1;
+    if (!keep_alive_may_go(w)) {
+        pthread_mutex_unlock(&e->scale_lock);
+        return 0;
+    }
     /* The backend may hold requests only this slot's thread waits for
      * (io_uring: its ring): then the worker stays, parked. */
     if (e->be->thread_retire && !e->be->thread_retire(w)) {
@@ -89,6 +120,7 @@ static int keep_alive_expired(struct ioc_worker *w) {
         retire = true;
     }
     pthread_mutex_unlock(&pk->lock);
+    if (!retire && e->be->thread_start) e->be->thread_start(w); /* staying: reopen the slot */
     pthread_mutex_unlock(&e->scale_lock);
     return retire ? 1 : 0;
 }
@@ -157,6 +189,17 @@ bool ioc_work_visible(iocomp_engine *e) {
     return false;
 }
 
+/* live > max: the worker should go back and retire (scale.c), unless its
+ * backend slot holds requests only it waits for; then it sleeps with them
+ * like any parked worker (their completions wake it), instead of returning
+ * here at once in a loop (audit defect 2: an idle engine above max burned
+ * up to two cores while recvs waited on its rings). */
+static bool above_max_may_go(struct ioc_worker *w) {
+    iocomp_engine *e = w->e;
+    if (ioc_load(&e->live, IOC_RELAXED) <= ioc_load(&e->max_threads, IOC_RELAXED)) return false;
+    return !(e->be->slot_holds && e->be->slot_holds(w));
+}
+
 /* yielding: the worker parks to bring the runnable count down to the
  * concurrency target (scale.c), so work being visible does not stop it. */
 bool ioc_park(struct ioc_worker *w, bool yielding) {
@@ -173,8 +216,7 @@ bool ioc_park(struct ioc_worker *w, bool yielding) {
 
     /* The parker's half of the Dekker pair (see the theory above). */
     ioc_fence_full();
-    if ((!yielding && ioc_work_visible(e)) || ioc_load(&e->stopping, IOC_ACQUIRE) ||
-        ioc_load(&e->live, IOC_RELAXED) > ioc_load(&e->max_threads, IOC_RELAXED)) {
+    if ((!yielding && ioc_work_visible(e)) || ioc_load(&e->stopping, IOC_ACQUIRE) || above_max_may_go(w)) {
         pthread_mutex_lock(&pk->lock);
         if (w->parked) { /* still on the stack: take ourselves off */
             stack_remove(pk, w);

@@ -60,7 +60,17 @@
  * is still parked then, it leaves the idle stack and exits (park.c). That
  * takes scale_lock, so it never races set_min below min. Parked workers are
  * woken most recent first, so the ones at the bottom of the stack are the
- * ones that time out, and a steady load does not churn threads.
+ * ones that time out, and a steady load does not churn threads. Lowering
+ * min wakes the parked workers so they time out from then on (park.c P4).
+ * Above max (set_max lowered it), an idle worker retires at once by the CAS
+ * in ioc_should_retire(); one whose backend slot holds requests (io_uring:
+ * its ring) cannot, and sleeps until they complete (park.c P5). Every path
+ * decides before it acts on the backend: thread_retire() closes the slot to
+ * host hand-offs, so a worker that stays after all reopens it.
+ *
+ * Failed starts: the monitor retries a thread start that failed (EAGAIN
+ * from RLIMIT_NPROC, memory) after 1 ms, doubling up to 1 s, and resets
+ * after a start that worked; the pool runs on with the threads it has.
  */
 #include <errno.h>
 #include <linux/futex.h>
@@ -78,6 +88,8 @@
 #define MON_SAMPLE_NS 400000u
 #define MON_SLOW_NS 2000000u
 #define MON_IDLE_SLEEP_NS 100000000u
+#define START_BACKOFF_MIN_NS 1000000u
+#define START_BACKOFF_MAX_NS 1000000000u
 
 static int worker_slot_init(iocomp_engine *e, uint32_t i, struct ioc_worker **out) {
     struct ioc_worker *w = ioc_load(&e->workers[i], IOC_ACQUIRE);
@@ -177,17 +189,27 @@ int ioc_scale_start(iocomp_engine *e, uint32_t n) {
     return r;
 }
 
+/* The worker found no work: does it go because live > max? Only the excess
+ * can win the CAS that takes one from live. The backend is asked first: a
+ * refusal (requests only this slot's thread waits for) changes nothing, and
+ * the worker parks with them (park.c does not send it back here while its
+ * slot holds requests, so an engine above max after set_max() sleeps instead
+ * of spinning). An agreement closes the slot to new hand-offs; a worker that
+ * then loses the CAS (another took the last unit of excess) reopens it, so
+ * no worker that stays keeps a closed slot (audit defect 1: host submits
+ * found no open slot and failed with -EAGAIN). */
 bool ioc_should_retire(struct ioc_worker *w) {
     iocomp_engine *e = w->e;
     uint32_t live = ioc_load(&e->live, IOC_RELAXED);
-    if (live > ioc_load(&e->max_threads, IOC_RELAXED) && e->be->thread_retire && !e->be->thread_retire(w))
-        return false; /* requests only this slot's thread waits for: stay until they finish */
+    if (live <= ioc_load(&e->max_threads, IOC_RELAXED)) return false;
+    if (e->be->thread_retire && !e->be->thread_retire(w)) return false;
     while (live > ioc_load(&e->max_threads, IOC_RELAXED)) {
         if (ioc_cas(&e->live, &live, live - 1, IOC_SEQ_CST, IOC_RELAXED)) {
             w->retiring = true;
             return true;
         }
     }
+    if (e->be->thread_start) e->be->thread_start(w); /* lost: we stay, reopen the slot */
     return false;
 }
 
@@ -267,6 +289,7 @@ static void monitor_sleep(iocomp_engine *e) {
 static void *monitor_main(void *arg) {
     iocomp_engine *e = arg;
     unsigned idle_samples = 0, waiting_samples = 0, excess_samples = 0;
+    uint64_t start_retry_at = 0, start_backoff = 0; /* after a failed thread start */
     while (!ioc_load(&e->mon_stop, IOC_ACQUIRE)) {
         uint64_t now = ioc_now_ns();
         uint32_t n = ioc_load(&e->nslots, IOC_ACQUIRE), blocked = 0, busy = 0;
@@ -316,13 +339,23 @@ static void *monitor_main(void *arg) {
             if (parked && !spinning) {
                 if (waiting_samples >= 2) ioc_wake_one(e); /* a safety net: work waits, all asleep */
             } else if (runnable < e->concurrency && live < ioc_load(&e->max_threads, IOC_ACQUIRE) &&
-                       (blocked || waiting_samples >= 2) && !parked) {
+                       (blocked || waiting_samples >= 2) && !parked && now >= start_retry_at) {
                 pthread_mutex_lock(&e->scale_lock);
                 if (!ioc_load(&e->stopping, IOC_RELAXED) &&
-                    ioc_load(&e->live, IOC_RELAXED) < ioc_load(&e->max_threads, IOC_RELAXED) &&
-                    start_one(e, now) == 0) {
-                    ioc_fetch_add(&e->injections, 1, IOC_RELAXED);
-                    if (blocked) ioc_fetch_add(&e->blocked_injections, 1, IOC_RELAXED);
+                    ioc_load(&e->live, IOC_RELAXED) < ioc_load(&e->max_threads, IOC_RELAXED)) {
+                    if (start_one(e, now) == 0) {
+                        ioc_fetch_add(&e->injections, 1, IOC_RELAXED);
+                        if (blocked) ioc_fetch_add(&e->blocked_injections, 1, IOC_RELAXED);
+                        start_backoff = 0;
+                    } else {
+                        /* No thread (RLIMIT_NPROC, memory): the pool works
+                         * on with what it has; try again after 1 ms, 2, 4...
+                         * up to 1 s, not at every sample (audit defect 13:
+                         * 600 failed starts in 300 ms). */
+                        start_backoff = start_backoff ? start_backoff * 2 : START_BACKOFF_MIN_NS;
+                        if (start_backoff > START_BACKOFF_MAX_NS) start_backoff = START_BACKOFF_MAX_NS;
+                        start_retry_at = now + start_backoff;
+                    }
                 }
                 pthread_mutex_unlock(&e->scale_lock);
             }
@@ -404,6 +437,10 @@ IOCOMP_API int iocomp_set_min_threads(iocomp_engine *e, uint32_t n) {
     while (r == 0 && ioc_load(&e->live, IOC_ACQUIRE) < n) r = start_one(e, 0);
     if (r < 0) ioc_store(&e->min_threads, old, IOC_RELEASE); /* refused: min unchanged */
     pthread_mutex_unlock(&e->scale_lock);
+    /* Lowered: workers that parked while live <= min sleep with no timeout
+     * (park.c); wake them so they park again with the keep-alive and the
+     * ones above the new min can retire (audit defect 9). */
+    if (r == 0 && n < old) ioc_wake_all(e);
     return r < 0 ? -EAGAIN : 0;
 }
 
