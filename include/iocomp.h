@@ -493,8 +493,13 @@ IOCOMP_API int iocomp_timer(iocomp_engine *e, iocomp_port_t port, uintptr_t key,
  * Cancels the request in flight on ov (CancelIoEx with an overlapped). The
  * request still completes exactly once: with -ECANCELED, or with its own
  * result if it finished first.
- * Thread: any (a callback too). Errors: -EINVAL e or ov NULL or not of e;
- * -ENOENT nothing in flight on ov (never submitted, or already completed).
+ * Thread: any (a callback too); it does not wait for the completion.
+ * Returns 0 when a cancel was asked, also again for a request a first cancel
+ * asked about that is still in the kernel (io_uring); -ENOENT when nothing
+ * is in flight on ov: never submitted, already completed, or its completion
+ * is already on its way (a first cancel, iocomp_cancel_fd(), iocomp_unbind()
+ * or a port close took it out before the kernel saw it: a second cancel
+ * then returns -ENOENT at once). Errors: -EINVAL e or ov NULL or not of e.
  */
 IOCOMP_API int iocomp_cancel(iocomp_engine *e, iocomp_overlapped *ov);
 /*

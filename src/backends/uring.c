@@ -29,6 +29,12 @@
  *   - a canceller (iocomp_cancel, cancel_fd, a port's close): it prepares
  *     IORING_OP_ASYNC_CANCEL on the ring the request went to (the kernel
  *     searches only that ring), found through the slot's in-flight list.
+ *     It never submits: with the SQ full, a canceller that is not the
+ *     owner marks the request CANCEL_WANTED and the owner prepares the
+ *     cancel at its next poll (the task that enters io_uring_enter becomes
+ *     the submitter of the whole batch, and the kernel cancels a task's
+ *     requests when it exits: a host canceller that then exited took the
+ *     owner's prepared requests with it).
  * The kernel sees one submitter at a time (the lock), so the ring's
  * single-issuer discipline holds without IORING_SETUP_SINGLE_ISSUER, which
  * would tie the ring to one task and forbid the monitor's rescue.
@@ -137,6 +143,7 @@
 
 #define CANCEL_ASKED 1    /* r->cancelled: an IORING_OP_ASYNC_CANCEL is on its way */
 #define CANCEL_NEUTERED 2 /* r->cancelled: its unsubmitted SQE became a NOP */
+#define CANCEL_WANTED 3   /* r->cancelled: asked, but the SQ was full: the owner prepares it */
 #define RING_DONE 0xfffeu /* r->ring: issued here, then reaped (the core resets it per submit) */
 #define SLEEP_NONE 0u
 #define SLEEP_FUTEX 1u /* in futex(2) on s->kick */
@@ -153,6 +160,7 @@ struct uslot {
     bool futex_armed;                   /* under lock */
     ioc_atomic(bool) open;              /* a thread runs here: hosts may hand off */
     ioc_atomic(uint32_t) pending;       /* SQEs prepared, not yet submitted (written under lock) */
+    ioc_atomic(uint32_t) wanted;        /* linked requests CANCEL_WANTED (written under lock) */
     ioc_atomic(uint32_t) sleeping;      /* SLEEP_*: where the owner may sleep (the Dekker pairs) */
     ioc_atomic(uint32_t) kick;          /* the owner's futex(2) sleep waits on this value */
     ioc_atomic(struct ioc_req *) handoff; /* host requests to issue (written under lock) */
@@ -307,13 +315,19 @@ static bool u_thread_retire(struct ioc_worker *w) {
 /* ---- submission (slot lock held) --------------------------------------------------- */
 static int submit_locked(iocomp_engine *e, struct uslot *s);
 
-/* An SQE, making room if the SQ is full (submitting what is there). NULL only
- * if the kernel refuses new submissions (-EBUSY: completions must be reaped
- * first); the caller handles that. */
-static struct io_uring_sqe *get_sqe(iocomp_engine *e, struct uslot *s) {
+/* An SQE. If the SQ is full, may_submit (the owner, or the monitor's
+ * rescue: threads that live as long as the engine or the slot's requests)
+ * makes room by submitting what is there; anyone else gets NULL, since the
+ * task that enters io_uring_enter becomes the submitter of every SQE in the
+ * batch and the kernel cancels a task's requests when it exits (a host
+ * canceller, or another worker that later retires). NULL also if the kernel
+ * refuses new submissions (-EBUSY: completions must be reaped first); the
+ * caller handles that. */
+static struct io_uring_sqe *get_sqe(iocomp_engine *e, struct uslot *s, bool may_submit) {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
     if (ioc_likely(sqe)) return sqe;
     ioc_fetch_add(&ueng_of(e)->sq_full, 1, IOC_RELAXED);
+    if (!may_submit) return NULL;
     submit_locked(e, s);
     return io_uring_get_sqe(&s->ring);
 }
@@ -329,6 +343,10 @@ static void link_req(struct uslot *s, struct ioc_req *r, uint16_t idx) {
 }
 
 static void unlink_req(struct uslot *s, struct ioc_req *r) {
+    if (ioc_unlikely(r->cancelled == CANCEL_WANTED)) { /* done before its cancel was prepared */
+        r->cancelled = CANCEL_ASKED;
+        ioc_store(&s->wanted, ioc_load(&s->wanted, IOC_RELAXED) - 1, IOC_RELAXED);
+    }
     if (r->prev) r->prev->next = r->next;
     else s->inflight_head = r->next;
     if (r->next) r->next->prev = r->prev;
@@ -401,7 +419,7 @@ static void prep(struct io_uring_sqe *sqe, struct ioc_req *r) {
 
 /* Prepares r on s (lock held). -EBUSY: no SQE could be had. */
 static int issue_locked(iocomp_engine *e, struct uslot *s, struct ioc_req *r) {
-    struct io_uring_sqe *sqe = get_sqe(e, s);
+    struct io_uring_sqe *sqe = get_sqe(e, s, true); /* the owner or the monitor */
     if (ioc_unlikely(!sqe)) return -EBUSY;
     prep(sqe, r);
     link_req(s, r, (uint16_t)s->w->index);
@@ -516,7 +534,8 @@ static void take_handoff_locked(iocomp_engine *e, struct uslot *s) {
  * atomically (the lock holder advances it with a release store); the tail
  * with acquire, pairing with the kernel's release when it posts a CQE. */
 static inline bool has_news(struct uslot *s) {
-    if (ioc_load(&s->pending, IOC_RELAXED) || ioc_load(&s->handoff, IOC_RELAXED)) return true;
+    if (ioc_load(&s->pending, IOC_RELAXED) || ioc_load(&s->handoff, IOC_RELAXED) || ioc_load(&s->wanted, IOC_RELAXED))
+        return true;
     unsigned head = ioc_load_raw(s->ring.cq.khead, IOC_RELAXED);
     unsigned tail = ioc_load_raw(s->ring.cq.ktail, IOC_ACQUIRE);
     return head != tail ||
@@ -566,6 +585,17 @@ static int u_submit(iocomp_engine *e, struct ioc_worker *self, struct ioc_req *r
             reap_locked(e, s, NULL, UINT_MAX, NULL);
             submit_locked(e, s);
             rc = issue_locked(e, s, r);
+        }
+        if (ioc_unlikely(rc == -EBUSY)) {
+            /* The kernel still refuses SQEs: queue it on our own hand-off
+             * list, which our next poll (or the monitor's rescue) issues.
+             * Accepted: -EBUSY is the API's "this overlapped is in flight",
+             * not a congested ring's. */
+            r->next = NULL;
+            if (s->handoff_tail) s->handoff_tail->next = r;
+            else ioc_store(&s->handoff, r, IOC_RELAXED);
+            s->handoff_tail = r;
+            rc = 0;
         }
         slot_unlock(s);
         return rc;
@@ -637,18 +667,42 @@ static bool cancel_locked(iocomp_engine *e, struct uslot *s, struct ioc_req *r) 
         r->cancelled = CANCEL_NEUTERED;
         return true;
     }
-    sqe = get_sqe(e, s);
-    if (!sqe) {
+    bool own = ioc_self_in(e) == s->w;
+    sqe = get_sqe(e, s, own);
+    if (!sqe && own) {
         reap_locked(e, s, NULL, UINT_MAX, NULL);
         submit_locked(e, s);
-        sqe = get_sqe(e, s);
-        if (!sqe) return false; /* the closer passes again in 1 ms */
+        sqe = get_sqe(e, s, true);
+    }
+    if (!sqe) {
+        /* No SQE, or not ours to make room for: the owner prepares the
+         * ASYNC_CANCEL at its next poll (prep_wanted_locked), woken by the
+         * caller's poke. The cancel is asked all the same: 0, not -ENOENT
+         * for a request that is in flight. */
+        r->cancelled = CANCEL_WANTED;
+        ioc_store(&s->wanted, ioc_load(&s->wanted, IOC_RELAXED) + 1, IOC_RELAXED);
+        return true;
     }
     io_uring_prep_cancel(sqe, r, 0);
     io_uring_sqe_set_data64(sqe, TAG_CANCEL);
     r->cancelled = CANCEL_ASKED;
     ioc_store(&s->pending, ioc_load(&s->pending, IOC_RELAXED) + 1, IOC_RELAXED);
     return true;
+}
+
+/* The cancels that could not get an SQE (CANCEL_WANTED): prepare them now
+ * (lock held; the owner or the monitor, who may submit to make room). */
+static void prep_wanted_locked(iocomp_engine *e, struct uslot *s) {
+    for (struct ioc_req *r = s->inflight_head; r && ioc_load(&s->wanted, IOC_RELAXED); r = r->next) {
+        if (r->cancelled != CANCEL_WANTED) continue;
+        struct io_uring_sqe *sqe = get_sqe(e, s, true);
+        if (!sqe) return; /* the CQ must drain first: next time */
+        io_uring_prep_cancel(sqe, r, 0);
+        io_uring_sqe_set_data64(sqe, TAG_CANCEL);
+        r->cancelled = CANCEL_ASKED;
+        ioc_store(&s->wanted, ioc_load(&s->wanted, IOC_RELAXED) - 1, IOC_RELAXED);
+        ioc_store(&s->pending, ioc_load(&s->pending, IOC_RELAXED) + 1, IOC_RELAXED);
+    }
 }
 
 /* After preparing an SQE on a ring that is not ours (lock released): only
@@ -661,6 +715,17 @@ static void poke_owner(iocomp_engine *e, struct uslot *s) {
     kick_owner(s);
 }
 
+/* A request taken out of a hand-off list by a canceller (lock held): its
+ * duplicate goes, and r->ring says RING_DONE, as for a reaped request: its
+ * -ECANCELED completion is on its way, so a second cancel answers -ENOENT
+ * at once. With RING_NONE it would look "being issued" forever and u_cancel
+ * would spin until the packet ran, which never happens when the canceller is
+ * the callback of the only worker (audit defect 3). */
+static void handoff_cancelled(struct ioc_req *r) {
+    drop_hfd(r);
+    ioc_store(&r->ring, RING_DONE, IOC_RELEASE); /* pairs with u_cancel's acquire load */
+}
+
 /* A request still in a hand-off list is cancelled by taking it out. */
 static bool cancel_handoff_locked(struct uslot *s, struct ioc_req *r, struct ioc_req **out) {
     struct ioc_req *prev = NULL;
@@ -670,7 +735,7 @@ static bool cancel_handoff_locked(struct uslot *s, struct ioc_req *r, struct ioc
         else ioc_store(&s->handoff, x->next, IOC_RELAXED);
         if (s->handoff_tail == x) s->handoff_tail = prev;
         x->next = NULL;
-        drop_hfd(x);
+        handoff_cancelled(x);
         *out = x;
         return true;
     }
@@ -749,7 +814,7 @@ static int cancel_matching(iocomp_engine *e, match_fn m, long arg) {
                 else ioc_store(&s->handoff, next, IOC_RELAXED);
                 if (s->handoff_tail == x) s->handoff_tail = prev;
                 x->next = NULL;
-                drop_hfd(x);
+                handoff_cancelled(x);
                 *tail = x;
                 tail = &x->next;
             } else {
@@ -780,6 +845,7 @@ static int u_poll(struct ioc_worker *w, struct ioc_pkt *out) {
     iocomp_engine *e = w->e;
     slot_lock(s);
     if (ioc_load(&s->handoff, IOC_RELAXED)) take_handoff_locked(e, s);
+    if (ioc_unlikely(ioc_load(&s->wanted, IOC_RELAXED))) prep_wanted_locked(e, s);
     if ((ioc_load_raw(s->ring.sq.kflags, IOC_RELAXED) & IORING_SQ_TASKRUN) && !ioc_load(&s->pending, IOC_RELAXED))
         io_uring_get_events(&s->ring); /* completions wait for our entry: post them */
     unsigned got = reap_locked(e, s, w, REAP_MAX, &take);
@@ -805,6 +871,7 @@ static int u_park(struct ioc_worker *w, ioc_atomic(uint32_t) *word, uint64_t ns)
     for (;;) {
         slot_lock(s);
         if (ioc_load(&s->handoff, IOC_RELAXED)) take_handoff_locked(e, s);
+        if (ioc_unlikely(ioc_load(&s->wanted, IOC_RELAXED))) prep_wanted_locked(e, s);
         if (s->inflight == 0 && !ioc_load(&s->pending, IOC_RELAXED) && !has_news(s)) {
             /* Nothing of ours in the kernel: no CQE can come, so sleep on the
              * plain futex (cheaper to wake than a ring wait: measured with
@@ -830,7 +897,7 @@ static int u_park(struct ioc_worker *w, ioc_atomic(uint32_t) *word, uint64_t ns)
             continue;
         }
         if (!s->futex_armed) {
-            struct io_uring_sqe *sqe = get_sqe(e, s);
+            struct io_uring_sqe *sqe = get_sqe(e, s, true);
             if (sqe) {
                 io_uring_prep_rw(IORING_OP_FUTEX_WAIT_NR, sqe, (int)(FUTEX2_SIZE_U32_ | FUTEX2_PRIVATE_),
                                  (void *)word, 0, 0);
@@ -888,6 +955,7 @@ static void u_rescue(iocomp_engine *e, struct ioc_worker *w) {
     if (!s || !has_news(s)) return;
     if (!slot_trylock(s)) return;
     if (ioc_load(&s->handoff, IOC_RELAXED)) take_handoff_locked(e, s);
+    if (ioc_load(&s->wanted, IOC_RELAXED)) prep_wanted_locked(e, s);
     if (ioc_load(&s->pending, IOC_RELAXED)) submit_locked(e, s);
     reap_locked(e, s, NULL, UINT_MAX, NULL);
     slot_unlock(s);
