@@ -229,7 +229,11 @@ IOCOMP_API int iocomp_engine_create(const iocomp_config *cfg, iocomp_engine **ou
  * arena is never destroyed, it goes back to a process-wide pool for the
  * next engine.
  * Thread: any thread that is not one of this engine's workers, and no other
- * call on this engine may run concurrently or after it returns 0.
+ * host call on this engine may run concurrently or after it returns 0.
+ * Callbacks still running may go on calling the engine while it closes: a
+ * port one of them closes at the same time is waited for like any other,
+ * and a port one of them creates is either refused (-ESHUTDOWN) or closed
+ * by destroy, its requests completed, before destroy returns.
  * Errors: -EINVAL e NULL;
  *         -EDEADLK called from this engine's callback (nothing changes);
  *         -ETIMEDOUT completions were still running at the deadline (a
@@ -258,8 +262,10 @@ IOCOMP_API int iocomp_port_create(iocomp_engine *e, iocomp_port_t *out);
  * runs or will run, the one that called it excepted.
  * Thread: any. From a callback of this engine, the calling worker runs the
  * port's remaining completions itself (nested, on its own stack) while it
- * waits, so closing works with a single worker; completions of other ports
- * that it meets are put back, not run.
+ * waits, so closing works with a single worker. Completions of other ports
+ * that it meets are run too (nested) if their port is closing as well
+ * (someone waits for them: a close nested in one of those callbacks, or
+ * one on another worker), and set aside, then put back, if it is open.
  * Errors: -EINVAL e NULL, or the default port (it closes with the engine);
  *         -EBADF unknown, stale or already closed port;
  *         -ETIMEDOUT the deadline (close_timeout_ms) passed with callbacks of

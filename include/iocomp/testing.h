@@ -10,7 +10,10 @@
  * malloc/calloc/mallocx/jemalloc mallctl the library makes) or before
  * pthread_create (IOCOMP_FAULT_THREAD). Arming a site makes its nth call from
  * now fail (1 = the next one) as if out of memory / EAGAIN; all later calls
- * succeed again. Thread: any; the counters are process-wide atomics.
+ * succeed again. IOCOMP_FAULT_PAUSE fails nothing: its armed call sleeps
+ * 50 ms, to hold a race window open (iocomp_port_create: between its early
+ * check of a destroy in progress and the port table's lock). Thread: any;
+ * the counters are process-wide atomics.
  */
 #ifndef IOCOMP_TESTING_H
 #define IOCOMP_TESTING_H
@@ -25,6 +28,7 @@ extern "C" {
 enum iocomp_fault_site {
     IOCOMP_FAULT_ALLOC = 0,
     IOCOMP_FAULT_THREAD = 1,
+    IOCOMP_FAULT_PAUSE = 2,
     IOCOMP_FAULT_NSITES
 };
 

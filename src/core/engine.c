@@ -3,7 +3,8 @@
  *
  * Destroy order (each step needs the previous one):
  *   1. refuse when called from this engine's own callback (-EDEADLK);
- *   2. closing_all: no new ports;
+ *   2. closing_all, under ports_lock (port.c): no new ports, even from a
+ *      callback that is running;
  *   3. close every port by one deadline, delivering every accepted packet;
  *      a timeout returns -ETIMEDOUT with the engine alive but closed;
  *   4. stop: the monitor, then the workers (they see `stopping` and exit);
@@ -103,7 +104,6 @@ IOCOMP_API int iocomp_engine_create(const iocomp_config *cfg, iocomp_engine **ou
 IOCOMP_API int iocomp_engine_destroy(iocomp_engine *e) {
     if (!e) return -EINVAL;
     if (ioc_self_in(e)) return -EDEADLK;
-    ioc_store(&e->closing_all, 1, IOC_SEQ_CST);
     uint64_t deadline = ioc_now_ns() + (uint64_t)e->close_timeout_ms * 1000000ull;
     int r = ioc_ports_close_all(e, deadline);
     if (r < 0) {

@@ -5,6 +5,8 @@
 #include "core/fault.h"
 
 #if defined(IOCOMP_FAULT_INJECTION)
+#include <time.h>
+
 #include "core/atomic.h"
 
 /* Process-wide: relaxed is enough, a test arms a site and then makes calls
@@ -35,6 +37,12 @@ bool ioc_fault_hit(enum iocomp_fault_site site) {
         return true;
     }
     return false;
+}
+void ioc_fault_pause(void) {
+    if (!ioc_fault_hit(IOCOMP_FAULT_PAUSE)) return;
+    struct timespec ts = {0, 50000000};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
 }
 #else
 typedef int ioc_fault_unused_; /* ISO C: a translation unit is not empty */

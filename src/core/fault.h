@@ -13,9 +13,12 @@
 
 #if defined(IOCOMP_FAULT_INJECTION)
 bool ioc_fault_hit(enum iocomp_fault_site site);
+void ioc_fault_pause(void); /* IOCOMP_FAULT_PAUSE: sleeps 50 ms when armed for this call */
 #define IOC_FAULT(site) ioc_fault_hit(site)
+#define IOC_FAULT_PAUSE() ioc_fault_pause()
 #else
 #define IOC_FAULT(site) 0
+#define IOC_FAULT_PAUSE() ((void)0)
 #endif
 
 #endif

@@ -78,7 +78,21 @@ struct ioc_worker_stats { /* owner-written (ioc_owner_inc), read by iocomp_get_s
     ioc_atomic(uint64_t) io_submitted, io_inline;
 };
 
-#define IOC_MAX_NEST 8 /* nested dispatch depth (port close from a callback) */
+/* A callback on a worker's stack (worker.c, ioc_dispatch): a node in the
+ * dispatching frame, linked innermost first, so a close from a callback
+ * counts its port's callbacks on this thread at any nesting depth (port.c). */
+struct ioc_frame {
+    uint32_t port1; /* port slot index + 1 */
+    struct ioc_frame *up;
+};
+/* Packets a helping closer set aside (port.c, wait_drained), one per
+ * helping frame, linked innermost first: a nested closer looks in the
+ * outer ones. Owner-private. */
+struct ioc_aside {
+    struct ioc_pkt *v;
+    size_t n, cap;
+    struct ioc_aside *outer;
+};
 
 struct ioc_worker {
     /* Read by other threads often: its own line. */
@@ -106,7 +120,8 @@ struct ioc_worker {
     uint32_t acct_idx;    /* port slot index + 1 of acct_in/out (0 none) */
     uint32_t a_in, a_out; /* their counts */
     uint32_t depth;       /* callbacks on this thread's stack */
-    uint32_t frames[IOC_MAX_NEST]; /* their port slot indexes */
+    struct ioc_frame *frame;  /* the innermost of them (NULL: none) */
+    struct ioc_aside *aside;  /* the innermost helping closer's set-aside packets */
     uint32_t probe_victim;         /* LIFO steal probe (worker.c) */
     uint64_t probe_seq;
     uint64_t idle_since; /* ns when it last ran out of work (worker.c, adaptive spin) */
@@ -249,6 +264,7 @@ struct iocomp_engine {
     struct ioc_inject inj;
 
     /* Ports (port.c). */
+    ioc_atomic(uint32_t) close_epoch; /* bumped when a port starts closing (helping closers look again) */
     pthread_mutex_t ports_lock;
     struct ioc_port *port_chunks[IOC_PORT_CHUNKS]; /* entries written once, under ports_lock */
     uint32_t ports_used;                            /* slots handed out (high-water) */

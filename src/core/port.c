@@ -33,10 +33,17 @@
  * just after CLOSING was set; it is then delivered before close returns.
  *
  * The closer waits until total == the callbacks of this port on its own
- * stack (1 when a callback closes its own port, else 0). On a worker thread
- * it must not just wait: the packets may sit in its own queue (one worker)
- * or need it to run. So it helps: it takes packets as a worker would; this
- * port's packets it runs (nested), others it sets aside and puts back after.
+ * stack (1 when a callback closes its own port, else 0; counted through the
+ * worker's frame list, at any depth). On a worker thread it must not just
+ * wait: the packets may sit in its own queue (one worker) or need it to
+ * run. So it helps: it takes packets as a worker would; this port's packets
+ * and those of every other closing port it runs (nested), those of open
+ * ports it sets aside and puts back after; set-aside packets whose port
+ * starts closing meanwhile are run then (see wait_drained).
+ *
+ * Destroy (ioc_ports_close_all) sets closing_all under ports_lock, where
+ * every create reads it, then closes every port; one that another thread
+ * is closing at the same time it waits for until its packets are done.
  *
  * Recycling (invariant 5): a CLOSED slot becomes FREE only when its total is
  * 0 and no worker's acct names it (A4), since a worker may still flush a
@@ -149,7 +156,13 @@ static int64_t port_inflight(iocomp_engine *e, struct ioc_port *p, bool *referen
 static int slot_alloc(iocomp_engine *e, struct ioc_port **out);
 static void reap_zombies(iocomp_engine *e);
 
+/* ports_lock held. Destroy sets closing_all under the same lock before it
+ * walks the table (ioc_ports_close_all), so a port is either created before
+ * that walk starts, and seen by it, or refused here: a callback that read
+ * closing_all as 0 before the lock used to get a recycled slot below the
+ * walk's cursor, and its requests never completed (audit defect 7). */
 static int port_create_locked(iocomp_engine *e, iocomp_port_t *out) {
+    if (ioc_load(&e->closing_all, IOC_RELAXED)) return -ESHUTDOWN;
     struct ioc_port *p;
     int r = slot_alloc(e, &p);
     if (r < 0) return r;
@@ -192,13 +205,20 @@ static int slot_alloc(iocomp_engine *e, struct ioc_port **out) {
 
 IOCOMP_API int iocomp_port_create(iocomp_engine *e, iocomp_port_t *out) {
     if (!e || !out) return -EINVAL;
-    if (ioc_load(&e->closing_all, IOC_ACQUIRE)) return -ESHUTDOWN;
-    ioc_freeze_ext(e);
+    if (ioc_load(&e->closing_all, IOC_ACQUIRE)) return -ESHUTDOWN; /* early out; decided under the lock */
+    IOC_FAULT_PAUSE(); /* tests: hold the window between that check and the lock open */
     pthread_mutex_lock(&e->ports_lock);
     reap_zombies(e);
-    int r = port_create_locked(e, out);
+    iocomp_port_t h;
+    int r = port_create_locked(e, &h);
     pthread_mutex_unlock(&e->ports_lock);
-    return r;
+    if (r < 0) return r; /* refused: nothing changed, the extension size stays open */
+    /* The size freezes with the first port that exists. A size set between
+     * the create and this store is as if set before it: no overlapped was
+     * allocated with the old size (they freeze it themselves). */
+    ioc_freeze_ext(e);
+    *out = h;
+    return 0;
 }
 
 static int default_port(iocomp_engine *e, iocomp_port_t *out) {
@@ -207,8 +227,7 @@ static int default_port(iocomp_engine *e, iocomp_port_t *out) {
         *out = h;
         return 0;
     }
-    if (ioc_load(&e->closing_all, IOC_ACQUIRE)) return -ESHUTDOWN;
-    ioc_freeze_ext(e);
+    if (ioc_load(&e->closing_all, IOC_ACQUIRE)) return -ESHUTDOWN; /* early out; decided under ports_lock */
     pthread_mutex_lock(&e->lock);
     h = ioc_load(&e->default_port, IOC_ACQUIRE);
     int r = 0;
@@ -216,8 +235,13 @@ static int default_port(iocomp_engine *e, iocomp_port_t *out) {
         pthread_mutex_lock(&e->ports_lock);
         r = port_create_locked(e, &h);
         pthread_mutex_unlock(&e->ports_lock);
-        /* Release pairs with the acquire load above on other threads. */
-        if (r == 0) ioc_store(&e->default_port, h, IOC_RELEASE);
+        if (r == 0) {
+            /* Frozen only once the port exists (we hold e->lock, the lock
+             * ioc_freeze_ext takes). Release pairs with its acquire. */
+            ioc_store(&e->ext_frozen, true, IOC_RELEASE);
+            /* Release pairs with the acquire load above on other threads. */
+            ioc_store(&e->default_port, h, IOC_RELEASE);
+        }
     }
     pthread_mutex_unlock(&e->lock);
     if (r == 0) *out = h;
@@ -244,7 +268,7 @@ IOCOMP_API int iocomp_post(iocomp_engine *e, iocomp_port_t port, int32_t status,
         if (ioc_unlikely(w->acct_idx != idx1)) ioc_acct_switch(w, idx1);
         w->a_in++;
         uint64_t c;
-        if (w->depth && w->frames[(w->depth <= IOC_MAX_NEST ? w->depth : IOC_MAX_NEST) - 1] == idx1) {
+        if (w->frame && w->frame->port1 == idx1) {
             /* Posting from a callback of this same port: a close cannot
              * finish before this callback returns (it waits for it), and
              * this store happens-before the callback's release of its out
@@ -332,19 +356,52 @@ static void backoff(unsigned *round) {
     }
 }
 
-struct pktvec {
-    struct ioc_pkt *v;
-    size_t n, cap;
-};
+static bool port_closing(iocomp_engine *e, uint32_t idx) {
+    /* A packet in flight keeps its slot from being recycled, so the state
+     * read is its own port's. Acquire pairs with close_slot's CAS. */
+    return (uint32_t)ioc_load(&ioc_port_slot(e, idx)->ctl, IOC_ACQUIRE) == P_CLOSING;
+}
 
-/* Waits until the port's total reaches `self`, helping if on a worker. */
+/* Takes the first set-aside packet, in this thread's helping frames
+ * (innermost first), whose port is closing. One at a time: running it may
+ * nest another closer that takes from the same vectors. */
+static bool aside_take_closing(struct ioc_worker *w, struct ioc_pkt *out) {
+    for (struct ioc_aside *a = w->aside; a; a = a->outer)
+        for (size_t i = 0; i < a->n; i++)
+            if (port_closing(w->e, a->v[i].port_idx)) {
+                *out = a->v[i];
+                memmove(&a->v[i], &a->v[i + 1], (a->n - i - 1) * sizeof *a->v);
+                a->n--;
+                return true;
+            }
+    return false;
+}
+
+/* Waits until the port's total reaches `self`, helping if on a worker.
+ *
+ * Helping: a closer on a worker thread must not just wait, since the port's
+ * packets may sit in its own queues (one worker) or need it to run them. It
+ * takes packets as a worker would and runs nested those of its port and of
+ * any port that is closing too (someone waits for them, on this thread or
+ * another); the others (open ports: nobody waits for them) it sets aside,
+ * and puts back when it returns. A set-aside packet whose port starts
+ * closing later is run then: every closer bumps close_epoch after its
+ * CLOSING CAS, and helping frames look through their own and their outer
+ * frames' set-aside packets when it moves. Holding a closing port's packets
+ * aside made them unreachable: a nested close of that port from one of our
+ * callbacks, or two workers closing two ports from callbacks, each holding
+ * the other's packets, waited until the deadline (audit defect 5). */
 static int wait_drained(iocomp_engine *e, struct ioc_port *p, uint64_t deadline) {
     struct ioc_worker *w = ioc_self_in(e);
     int64_t self = 0;
-    if (w)
-        for (uint32_t i = 0; i < w->depth && i < IOC_MAX_NEST; i++)
-            if (w->frames[i] == p->idx + 1) self++;
-    struct pktvec aside = {0};
+    struct ioc_aside aside = {0};
+    if (w) {
+        for (struct ioc_frame *f = w->frame; f; f = f->up)
+            if (f->port1 == p->idx + 1) self++;
+        aside.outer = w->aside;
+        w->aside = &aside;
+    }
+    uint32_t epoch = ioc_load(&e->close_epoch, IOC_ACQUIRE) - 1; /* look once at the start */
     unsigned round = 0;
     int r = 0;
     /* I/O requests accepted concurrently with the close may reach the
@@ -362,33 +419,48 @@ static int wait_drained(iocomp_engine *e, struct ioc_port *p, uint64_t deadline)
             break;
         }
         struct ioc_pkt k;
-        if (w && ioc_find_work(w, &k)) {
-            round = 0;
-            if (k.port_idx == p->idx) {
-                ioc_dispatch(w, &k); /* nested: this port's packet, exactly once */
-                continue;
-            }
-            if (aside.n == aside.cap) {
-                size_t nc = aside.cap ? aside.cap * 2 : 64;
-                struct ioc_pkt *nv = IOC_FAULT(IOCOMP_FAULT_ALLOC) ? NULL : realloc(aside.v, nc * sizeof *nv);
-                if (!nv) { /* cannot set it aside: run it rather than lose it */
+        if (w) {
+            /* Acquire pairs with close_slot's release increment: the CLOSING
+             * state it follows is visible to port_closing(). */
+            uint32_t ep = ioc_load(&e->close_epoch, IOC_ACQUIRE);
+            if (ep != epoch) {
+                if (aside_take_closing(w, &k)) {
+                    round = 0;
                     ioc_dispatch(w, &k);
+                    continue; /* more may be there: look again before the epoch is taken */
+                }
+                epoch = ep;
+            }
+            if (ioc_find_work(w, &k)) {
+                round = 0;
+                if (k.port_idx == p->idx || port_closing(e, k.port_idx)) {
+                    ioc_dispatch(w, &k); /* nested, exactly once */
                     continue;
                 }
-                aside.v = nv;
-                aside.cap = nc;
+                if (aside.n == aside.cap) {
+                    size_t nc = aside.cap ? aside.cap * 2 : 64;
+                    struct ioc_pkt *nv = IOC_FAULT(IOCOMP_FAULT_ALLOC) ? NULL : realloc(aside.v, nc * sizeof *nv);
+                    if (!nv) { /* cannot set it aside: run it rather than lose it */
+                        ioc_dispatch(w, &k);
+                        continue;
+                    }
+                    aside.v = nv;
+                    aside.cap = nc;
+                }
+                aside.v[aside.n++] = k;
+                continue;
             }
-            aside.v[aside.n++] = k;
-            continue;
+            ioc_acct_flush(w); /* our own delta may be what the closer is missing */
         }
-        if (w) ioc_acct_flush(w); /* our own delta may be what the closer is missing */
         backoff(&round);
     }
-    for (size_t i = 0; i < aside.n; i++) {
-        if (!ioc_local_push(w, &aside.v[i]) && ioc_inject_push(e, &aside.v[i]) != 0)
-            ioc_dispatch(w, &aside.v[i]);
+    if (w) {
+        w->aside = aside.outer;
+        for (size_t i = 0; i < aside.n; i++)
+            if (!ioc_local_push(w, &aside.v[i]) && ioc_inject_push(e, &aside.v[i]) != 0)
+                ioc_dispatch(w, &aside.v[i]);
+        if (aside.n) ioc_notify(e);
     }
-    if (aside.n) ioc_notify(e);
     free(aside.v);
     return r;
 }
@@ -423,6 +495,9 @@ static int close_slot(iocomp_engine *e, iocomp_port_t h, struct ioc_port *p, uin
     uint64_t open = mk_ctl(h_gen(h), P_OPEN);
     /* Closer half of the accept/close Dekker pair. */
     if (!ioc_cas(&p->ctl, &open, mk_ctl(h_gen(h), P_CLOSING), IOC_SEQ_CST, IOC_SEQ_CST)) return -EBADF;
+    /* Release: a helping closer that acquires the new epoch sees CLOSING
+     * (wait_drained). */
+    ioc_fetch_add(&e->close_epoch, 1, IOC_RELEASE);
     ioc_fetch_sub(&e->ports_open, 1, IOC_RELAXED);
     ioc_inject_barrier(e); /* host posters decide under the inject lock (queue.c) */
     ioc_unbind_port(e, h);
@@ -451,8 +526,17 @@ IOCOMP_API int iocomp_port_close(iocomp_engine *e, iocomp_port_t port) {
 }
 
 /* Engine destroy: close every open port (default included) by one deadline.
- * Ports that time out stay CLOSING (zombies); a second destroy retries. */
+ * Ports that time out stay CLOSING (zombies); a second destroy retries.
+ * A port that someone else is closing (a callback, or a host thread, at the
+ * same time as destroy) is waited for like one whose close timed out: its
+ * packets are delivered before destroy goes on (audit defect 6: losing the
+ * OPEN -> CLOSING CAS to that closer used to fail destroy with -EBADF,
+ * leaving the engine closed but not stopped). */
 int ioc_ports_close_all(iocomp_engine *e, uint64_t deadline) {
+    /* Under ports_lock: port_create_locked() reads it there (defect 7). */
+    pthread_mutex_lock(&e->ports_lock);
+    ioc_store(&e->closing_all, 1, IOC_SEQ_CST);
+    pthread_mutex_unlock(&e->ports_lock);
     int result = 0;
     for (uint32_t idx = 0;; idx++) {
         pthread_mutex_lock(&e->ports_lock);
@@ -460,18 +544,23 @@ int ioc_ports_close_all(iocomp_engine *e, uint64_t deadline) {
         pthread_mutex_unlock(&e->ports_lock);
         if (idx >= used) break;
         struct ioc_port *p = ioc_port_slot(e, idx);
-        uint64_t c = ioc_load(&p->ctl, IOC_ACQUIRE);
-        iocomp_port_t h = (iocomp_port_t)ctl_gen(c) << 32 | (idx + 1);
         int r = 0;
-        if (ctl_state(c) == P_OPEN) {
-            r = close_slot(e, h, p, deadline);
-        } else if (ctl_state(c) == P_CLOSING) { /* an earlier close timed out */
-            r = wait_drained(e, p, deadline);
-            if (r == 0) {
-                pthread_mutex_lock(&e->ports_lock);
-                ioc_store(&p->ctl, mk_ctl(ctl_gen(c), P_CLOSED), IOC_RELEASE);
-                pthread_mutex_unlock(&e->ports_lock);
+        for (;;) {
+            uint64_t c = ioc_load(&p->ctl, IOC_ACQUIRE);
+            iocomp_port_t h = (iocomp_port_t)ctl_gen(c) << 32 | (idx + 1);
+            if (ctl_state(c) == P_OPEN) {
+                r = close_slot(e, h, p, deadline);
+                if (r == -EBADF) continue; /* another closer won the CAS: look again */
+            } else if (ctl_state(c) == P_CLOSING) { /* closing elsewhere, or an earlier close timed out */
+                r = wait_drained(e, p, deadline);
+                if (r == 0) {
+                    pthread_mutex_lock(&e->ports_lock);
+                    uint64_t exp = c; /* the other closer may have got there first */
+                    ioc_cas(&p->ctl, &exp, mk_ctl(ctl_gen(c), P_CLOSED), IOC_RELEASE, IOC_RELAXED);
+                    pthread_mutex_unlock(&e->ports_lock);
+                }
             }
+            break;
         }
         if (r < 0 && result == 0) result = r;
     }

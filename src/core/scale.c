@@ -165,6 +165,8 @@ static int start_one(iocomp_engine *e, uint64_t injected_at) {
     if (r < 0) return r;
     w->retiring = false;
     w->depth = 0;
+    w->frame = NULL;
+    w->aside = NULL;
     w->injected_at = injected_at;
     ioc_store(&w->state, W_RUNNING, IOC_RELEASE);
     ioc_fetch_add(&e->live, 1, IOC_SEQ_CST);

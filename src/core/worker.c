@@ -265,7 +265,8 @@ void ioc_dispatch(struct ioc_worker *w, const struct ioc_pkt *p) {
     struct ioc_cb *cb = ioc_load(&w->e->cb, IOC_ACQUIRE);
     uint32_t d = w->depth;
     uint64_t seq = 0;
-    if (d < IOC_MAX_NEST) w->frames[d] = p->port_idx + 1;
+    struct ioc_frame frame = {.port1 = p->port_idx + 1, .up = w->frame};
+    w->frame = &frame; /* unlinked below, before this frame goes */
     w->depth = d + 1;
     if (d == 0) {
         seq = ioc_load(&w->cb_seq, IOC_RELAXED) + 1;
@@ -299,6 +300,7 @@ void ioc_dispatch(struct ioc_worker *w, const struct ioc_pkt *p) {
     }
     if (d == 0) ioc_store(&w->cb_seq, seq + 1, IOC_RELAXED); /* even: idle */
     w->depth = d;
+    w->frame = frame.up;
     acct_done(w, p->port_idx + 1);
     ioc_owner_inc(&w->st.completions, 1);
 }
