@@ -70,9 +70,11 @@ struct ioc_backend_ops {
     /* Sleep while *word == 1 (park.c's protocol), up to ns (0: no limit).
      * Returns 1 when woken (the word may still be 1: the caller re-checks),
      * 2 when it pushed completions into w's own ring while sleeping (the
-     * caller takes itself off the idle stack and runs them; the backend has
-     * already called ioc_notify() if it pushed more than one, so idle
-     * workers steal the rest), 0 on timeout. NULL: futex. */
+     * caller takes itself off the idle stack and runs them, and calls
+     * ioc_notify() if it pushed more than one, so idle workers steal the
+     * rest; a backend must not notify from here: the parker is still on
+     * the idle stack and would be the one woken), 0 on timeout. NULL:
+     * futex. */
     int (*park)(struct ioc_worker *w, ioc_atomic(uint32_t) *word, uint64_t ns);
     /* Wake w after its word was set to 0 (any thread). NULL: futex wake. */
     void (*unpark)(struct ioc_worker *w);

@@ -1028,12 +1028,9 @@ static int ep_park(struct ioc_worker *w, ioc_atomic(uint32_t) *word, uint64_t ns
         /* E4: claim the poller slot. seq_cst: D3 with hand_off's loads. */
         if (ioc_load(&s->poller, IOC_RELAXED) == 0 &&
             ioc_cas(&s->poller, &none, w->index + 1, IOC_SEQ_CST, IOC_RELAXED)) {
-            r = park_epoll(s, w, word, deadline);
-            /* More than we run next: let another parked worker steal (it may
-             * pick us from the idle stack: then the wake-up costs nothing,
-             * our flags are clear). */
-            if (r == 2 && ioc_local_size(w) > 1) ioc_notify(w->e);
-            return r;
+            /* 2: park.c notifies for what we do not run next, once it took
+             * us off the idle stack (a notify here could pop this worker). */
+            return park_epoll(s, w, word, deadline);
         }
         r = park_futex(s, w, word, deadline);
         if (r >= 0) return r;

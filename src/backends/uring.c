@@ -912,10 +912,7 @@ static int u_park(struct ioc_worker *w, ioc_atomic(uint32_t) *word, uint64_t ns)
         unsigned got = reap_locked(e, s, w, REAP_MAX, NULL);
         bool armed = s->futex_armed;
         slot_unlock(s);
-        if (got) {
-            if (got > 1) ioc_notify(e);
-            return 2;
-        }
+        if (got) return 2; /* park.c notifies for the rest once off the idle stack */
         /* The owner's half of the Dekker pairs. */
         ioc_store(&s->sleeping, SLEEP_RING, IOC_SEQ_CST);
         ioc_fence_full();

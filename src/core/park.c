@@ -240,6 +240,12 @@ bool ioc_park(struct ioc_worker *w, bool yielding) {
             pthread_mutex_lock(&pk->lock);
             if (w->parked) stack_remove(pk, w);
             pthread_mutex_unlock(&pk->lock);
+            /* More than we run next: let an idle worker steal. Only now that
+             * we are off the stack: a notify from inside the backend's park
+             * popped the top of the stack, often this very worker, and the
+             * burst waited for the monitor's safety net instead (audit,
+             * suspected item). */
+            if (ioc_local_size(w) > 1) ioc_notify(e);
             ioc_monitor_poke(e);
             if (ioc_load(&w->futex_word, IOC_ACQUIRE) == 0) break;
             continue; /* popped by a waker that has not stored 0 yet: wait for it */

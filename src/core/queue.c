@@ -38,7 +38,13 @@
  * producer's ck_pr_fence_store before its p_tail store pairs with our
  * ck_pr_fence_load after reading p_tail); we copy them out, then the CAS on
  * c_head both claims them and hands the slots back to producers, who never
- * write a slot before c_head has passed it. A failed CAS means another
+ * write a slot before c_head has passed it. The copies are ordered before
+ * the CAS by a release fence (a load-store ordering: ck's own dequeue has
+ * only a store-store fence there, enough on x86, not under the C11 model
+ * nor on aarch64); every consumer path, the owner's pop included, goes
+ * through this one function. The producer (ck's SP enqueue) writes a slot
+ * only after it read a c_head past it, a control dependency that aarch64
+ * and POWER honour for stores. A failed CAS means another
  * consumer took some of them: our copies are discarded and we retry from the
  * c_head the CAS returned. Workers use it to move a batch from the inject
  * ring (one CAS per batch instead of one per packet, which is what two
@@ -142,8 +148,15 @@ unsigned ioc_ring_take(struct ck_ring *r, struct ioc_pkt *buf, struct ioc_pkt *o
         if (n > max) n = max;
         ck_pr_fence_load();
         for (unsigned i = 0; i < n; i++) out[i] = buf[(c + i) & mask];
-        /* The copies complete before the slots are handed back. */
-        ck_pr_fence_store_atomic();
+        /* The copies (loads) complete before the CAS hands the slots back
+         * (a store): a release fence orders prior loads and stores before
+         * later stores. ck's _ck_ring_dequeue_mc uses a store-store fence
+         * here (ck_pr_fence_store_atomic: dmb ishst on aarch64), which lets
+         * a slot read be satisfied after the CAS, from the producer's next
+         * packet (audit, suspected item; x86 is TSO either way). On x86 this
+         * is a compiler barrier; on aarch64 a dmb ish. Pairs with the
+         * producer's read of c_head, which its slot write depends on. */
+        ioc_fence(IOC_RELEASE);
         if (ck_pr_cas_uint_value(&r->c_head, c, c + n, &c)) {
             ioc_tsan_acquire(r); /* pairs with ioc_tsan_release in the pushes */
             return n;
@@ -157,10 +170,10 @@ bool ioc_local_push(struct ioc_worker *w, const struct ioc_pkt *p) {
     return ck_ring_enqueue_spmc_pkt(&w->ring, w->ring_buf, (struct ioc_pkt *)p);
 }
 
+/* The owner's pop races thieves: the batch take with n = 1 (ioc_ring_take
+ * has the load-store ordering ck's dequeue lacks, see there). */
 bool ioc_local_pop(struct ioc_worker *w, struct ioc_pkt *out) {
-    if (!ck_ring_dequeue_spmc_pkt(&w->ring, w->ring_buf, out)) return false;
-    ioc_tsan_acquire(&w->ring);
-    return true;
+    return ioc_ring_take(&w->ring, w->ring_buf, out, 1, 1) == 1;
 }
 
 /* Packets in a ring now (a hint: it may change at once). The one place
