@@ -60,6 +60,10 @@ extern "C" {
  * Above it iocomp_engine_create() is -ERANGE (a full ring is backpressure,
  * never a loss: nothing needs a bigger one). */
 #define IOCOMP_QUEUE_CAPACITY_LIMIT (1u << 20)
+/* Largest ring_entries (io_uring submission queue entries per worker ring):
+ * 2^15, the kernel's IORING_MAX_ENTRIES. Above it iocomp_engine_create() is
+ * -ERANGE, whatever the backend. */
+#define IOCOMP_RING_ENTRIES_LIMIT 32768u
 
 /* An engine: workers, ports, bindings, the overlapped heap. Opaque. */
 typedef struct iocomp_engine iocomp_engine;
@@ -156,7 +160,9 @@ typedef struct iocomp_config {
     const char *backend;
     /* io_uring: submission queue entries per worker ring (rounded up to a
      * power of two, at least 4; the completion queue is twice that). 0: 256.
-     * Small values exercise SQ-full and CQ-overflow handling. */
+     * Small values exercise SQ-full and CQ-overflow handling. At most
+     * IOCOMP_RING_ENTRIES_LIMIT (2^15), above it -ERANGE on every backend
+     * (epoll has no ring and uses no other value of it). */
     uint32_t ring_entries;
 } iocomp_config;
 
@@ -214,7 +220,9 @@ IOCOMP_API void iocomp_config_init(iocomp_config *cfg);
  * Errors: -EINVAL cfg or out NULL, min > max, max == 0 after defaults;
  *         -ERANGE max or min above IOCOMP_THREADS_LIMIT, host size above
  *                 IOCOMP_HOST_OVERLAPPED_LIMIT, local_queue_capacity or
- *                 inject_queue_capacity above IOCOMP_QUEUE_CAPACITY_LIMIT
+ *                 inject_queue_capacity above IOCOMP_QUEUE_CAPACITY_LIMIT,
+ *                 ring_entries above IOCOMP_RING_ENTRIES_LIMIT (whatever
+ *                 the backend; checked before any backend is probed)
  *                 (nothing is created);
  *         -ENOMEM out of memory (nothing is left behind);
  *         -EAGAIN a worker thread could not be started (nothing is left).

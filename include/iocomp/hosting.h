@@ -97,24 +97,52 @@ IOCOMP_API void iocomp_hosting_release(iocomp_host_io_completion_manager *m);
 IOCOMP_API iocomp_engine *iocomp_hosting_engine(iocomp_host_io_completion_manager *m);
 
 /*
- * The process's default instance: created on first call with a default
- * engine (iocomp_config_init()), the only global state in iocomp. Returns
- * NULL if it could not be created. Thread: any; the first call races safely.
+ * The process's default instance, the only global state in iocomp: created
+ * by the first call (and by the first one after iocomp_hosting_shutdown()
+ * returned S_OK) with a default engine (iocomp_config_init(): min = usable
+ * CPUs, 30 s close deadline). Returns NULL if it could not be created (no
+ * memory, no thread): nothing is left behind and a later call tries again.
+ * Thread: any, callbacks included (of this instance or of any engine).
+ * Once the instance exists the call is one atomic load, no lock: it never
+ * waits, also not while iocomp_hosting_shutdown() runs on another thread.
+ * Only creating takes a lock: calls racing the first one wait for that
+ * creation (an engine start, never a callback) and all get the one instance.
+ * During a shutdown in progress it returns the instance being shut down (not
+ * NULL, not a new one): that is still the default until the shutdown returns
+ * S_OK, and stays it if the shutdown fails. It is closing: ports refuse new
+ * requests (CreateIoCompletionPort HOST_E_ABANDONED, posts and I/O
+ * -ESHUTDOWN), the thread getters and setters still answer as documented.
+ * A callback of it may use the pointer until the callback returns (the
+ * shutdown waits for it).
+ * Callbacks: the instance's OnComplete (SetCLRIoCompletionManager) runs on
+ * its engine's worker threads.
+ * Memory: the instance (wrapper and engine) is iocomp's: never pass it to
+ * iocomp_hosting_release() or iocomp_engine_destroy(); shutdown frees it.
  *
  * iocomp_hosting_shutdown() destroys it as iocomp_engine_destroy() does
  * (every port closed, every accepted request delivered first) and frees the
  * wrapper; a later call of iocomp_hosting_default() creates a new one.
- * Thread: any thread that is not a worker of the default instance's engine,
- * with no other call on the instance running concurrently or after it
- * returns S_OK (pointers from iocomp_hosting_default() are dangling then).
+ * Thread: any thread that is not a worker of the default instance's engine
+ * (from one, it is refused at once, below, and never waits). Shutdowns are
+ * serialised: one called while another runs on another thread waits for it
+ * (up to that one's close deadline), then shuts down whatever instance is
+ * the default by then (S_OK if none). While it runs, callbacks of the
+ * instance may go on calling the instance and iocomp_hosting_default() (it
+ * answers at once); no host thread may call the instance's methods
+ * concurrently (another shutdown excepted, as said), nor after S_OK
+ * (pointers from iocomp_hosting_default() are dangling then).
  * Returns S_OK, also when there is no instance;
  *   HOST_E_INVALIDOPERATION called from a callback (OnComplete) of the
- *           default instance's engine: not from that thread. Nothing
- *           changes; the instance keeps working and a shutdown from another
- *           thread later succeeds (the C API's -EDEADLK);
+ *           default instance's engine: not from that thread (the C API's
+ *           -EDEADLK, the one table), at once, without a lock, whether or
+ *           not another thread's shutdown is in progress. Nothing changes:
+ *           a shutdown in progress goes on and finishes once this callback
+ *           returns; with none, the instance keeps working and a shutdown
+ *           from another thread later succeeds;
  *   HOST_E_TIMEOUT callbacks were still running at the deadline (a callback
  *           blocks): the instance is closed (ports refuse new requests) but
- *           alive, what is queued is still delivered; call it again.
+ *           alive and still the default, what is queued is still delivered;
+ *           call it again.
  */
 IOCOMP_API iocomp_host_io_completion_manager *iocomp_hosting_default(void);
 IOCOMP_API HRESULT iocomp_hosting_shutdown(void);

@@ -63,6 +63,9 @@ IOCOMP_API int iocomp_engine_create(const iocomp_config *cfg, iocomp_engine **ou
     if (cfg->local_queue_capacity > IOCOMP_QUEUE_CAPACITY_LIMIT ||
         cfg->inject_queue_capacity > IOCOMP_QUEUE_CAPACITY_LIMIT)
         return -ERANGE; /* audit defect 12: UINT32_MAX reserved ~151 GB */
+    /* Every backend alike: io_uring's u_init used to clamp it silently, epoll
+     * ignored it, so the same config meant different engines. */
+    if (cfg->ring_entries > IOCOMP_RING_ENTRIES_LIMIT) return -ERANGE;
 
     iocomp_engine *e = IOC_FAULT(IOCOMP_FAULT_ALLOC) ? NULL : aligned_alloc(IOC_CACHELINE, sizeof *e);
     if (!e) return -ENOMEM;

@@ -6,7 +6,8 @@
  * the result with iocomp_hresult_from_errno() (status.def, the one table).
  * OnComplete statuses go through iocomp_win32_from_errno().
  *
- * The process's default instance is the only global state in iocomp.
+ * The process's default instance is the only global state in iocomp (its
+ * section at the end says how it is published and shut down).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -15,6 +16,9 @@
 
 #include <iocomp.h>
 #include <iocomp/hosting.h>
+
+#include "core/atomic.h"   /* the one seam for atomics */
+#include "core/internal.h" /* ioc_self_in(): is the caller a worker of an engine */
 
 struct host {
     iocomp_host_io_completion_manager vt; /* first: self pointers are &vt */
@@ -131,41 +135,92 @@ IOCOMP_API iocomp_engine *iocomp_hosting_engine(iocomp_host_io_completion_manage
     return m ? E(m) : NULL;
 }
 
-/* ---- the default instance ------------------------------------------------------- */
+/* ---- the default instance -------------------------------------------------------
+ *
+ * default_mgr is the instance, published once it is whole and read without a
+ * lock, so that iocomp_hosting_default() never waits for a shutdown: a
+ * callback of the instance may call it while iocomp_hosting_shutdown(), on
+ * another thread, waits for that very callback (a lock held across the
+ * destroy hung both until the close deadline, then failed HOST_E_TIMEOUT).
+ *
+ * Its life: NULL -> M (a creation, under default_lock) -> NULL (a shutdown
+ * whose destroy returned 0, under shutdown_lock). Only a creation stores a
+ * non-NULL value and only when it finds NULL; only a shutdown stores NULL,
+ * and only after the M it read is destroyed: the two never overlap on one
+ * value. While a shutdown destroys M, M stays published: a callback of M that
+ * asks gets M (alive until that callback returns: the destroy waits for it);
+ * if the destroy times out, M simply stays the default.
+ *
+ *   default_lock   serialises creations (the first calls race: one creates,
+ *                  the others wait for it and get the same instance). Held
+ *                  only while creating, never across a destroy.
+ *   shutdown_lock  serialises shutdowns, held across the destroy. Never taken
+ *                  by a worker of the published instance: those are refused
+ *                  (-EDEADLK) before it, so no callback the destroy waits for
+ *                  can wait for the destroy.
+ */
 static pthread_mutex_t default_lock = PTHREAD_MUTEX_INITIALIZER;
-static iocomp_host_io_completion_manager *default_mgr;
+static pthread_mutex_t shutdown_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Stores: release, in iocomp_hosting_default() (a new instance, its wrapper
+ * and engine built) and in iocomp_hosting_shutdown() (NULL). Loads: acquire,
+ * each pairing with the creation's release store so that the wrapper (h->e)
+ * and the engine behind it are seen whole by a thread that did not create
+ * them. */
+static ioc_atomic(iocomp_host_io_completion_manager *) default_mgr;
 
 IOCOMP_API iocomp_host_io_completion_manager *iocomp_hosting_default(void) {
+    /* Acquire: pairs with the release store of the creation below. The fast
+     * path: no lock once the instance exists, also during a shutdown. */
+    iocomp_host_io_completion_manager *m = ioc_load(&default_mgr, IOC_ACQUIRE);
+    if (m) return m;
     pthread_mutex_lock(&default_lock);
-    if (!default_mgr) {
+    /* Acquire: pairs with the release store of a creation that ran between
+     * the load above and the lock (also ordered by default_lock itself). */
+    m = ioc_load(&default_mgr, IOC_ACQUIRE);
+    if (!m) {
         iocomp_config cfg;
         iocomp_config_init(&cfg);
         iocomp_engine *e;
         if (iocomp_engine_create(&cfg, &e) == 0) {
-            if (iocomp_hosting_create(e, &default_mgr) < 0) {
-                iocomp_engine_destroy(e);
-                default_mgr = NULL;
+            if (iocomp_hosting_create(e, &m) < 0) {
+                iocomp_engine_destroy(e); /* no callback, no port yet: 0 */
+                m = NULL;
+            } else {
+                /* Release: publishes the wrapper and its engine; pairs with
+                 * the acquire loads of both functions. */
+                ioc_store(&default_mgr, m, IOC_RELEASE);
             }
         }
     }
-    iocomp_host_io_completion_manager *m = default_mgr;
     pthread_mutex_unlock(&default_lock);
     return m;
 }
 
-/* From a callback of the default engine, iocomp_engine_destroy() refuses
- * at once with -EDEADLK (nothing changes), which the table maps to
- * HOST_E_INVALIDOPERATION: "not from this thread", the instance stays. */
 IOCOMP_API HRESULT iocomp_hosting_shutdown(void) {
-    pthread_mutex_lock(&default_lock);
+    /* Acquire: pairs with the creation's release store (E(m) readable). A
+     * callback of the instance finds it here: its worker ran a packet posted
+     * to an engine obtained after the publication. */
+    iocomp_host_io_completion_manager *m = ioc_load(&default_mgr, IOC_ACQUIRE);
+    /* From a callback of the instance: refused at once, before any lock, as
+     * iocomp_engine_destroy() refuses it (-EDEADLK, the table's
+     * HOST_E_INVALIDOPERATION: not from this thread), whether or not another
+     * thread's shutdown is in progress (that one is waiting for this very
+     * callback). Nothing changes. */
+    if (m && ioc_self_in(E(m))) return HR(-EDEADLK);
+    pthread_mutex_lock(&shutdown_lock);
+    /* Acquire: as above. Read again: a shutdown that held the lock before us
+     * may have ended the instance (NULL), and a creation made a new one. */
+    m = ioc_load(&default_mgr, IOC_ACQUIRE);
     int r = 0;
-    if (default_mgr) {
-        r = iocomp_engine_destroy(E(default_mgr));
+    if (m) {
+        r = iocomp_engine_destroy(E(m)); /* -EDEADLK too from its own callback */
         if (r == 0) {
-            iocomp_hosting_release(default_mgr);
-            default_mgr = NULL;
+            /* Release: pairs with the acquire loads; nothing is published
+             * with NULL, a creation that sees it builds its own instance. */
+            ioc_store(&default_mgr, NULL, IOC_RELEASE);
+            iocomp_hosting_release(m);
         }
     }
-    pthread_mutex_unlock(&default_lock);
+    pthread_mutex_unlock(&shutdown_lock);
     return HR(r);
 }
