@@ -301,7 +301,9 @@ IOCOMP_API int iocomp_bind(iocomp_engine *e, iocomp_port_t port, int fd, uintptr
 /*
  * Removes fd's binding and cancels the requests pending on it: each still
  * completes exactly once (-ECANCELED, or its own result if it finished
- * first). Descriptors above 2^20 cannot be bound (-EBADF).
+ * first). Returns only once no system call of a request on fd is still
+ * running on a worker (as iocomp_cancel_fd()). Descriptors above 2^20
+ * cannot be bound (-EBADF).
  * Thread: any. Errors: -EINVAL e NULL; -ENOENT fd is not bound.
  */
 IOCOMP_API int iocomp_unbind(iocomp_engine *e, int fd);
@@ -509,17 +511,26 @@ IOCOMP_API int iocomp_timer(iocomp_engine *e, iocomp_port_t port, uintptr_t key,
  * result if it finished first.
  * Thread: any (a callback too); it does not wait for the completion.
  * Returns 0 when a cancel was asked, also again for a request a first cancel
- * asked about that is still in the kernel (io_uring); -ENOENT when nothing
- * is in flight on ov: never submitted, already completed, or its completion
- * is already on its way (a first cancel, iocomp_cancel_fd(), iocomp_unbind()
+ * asked about that is still in the kernel (io_uring), or for a request on
+ * a regular file queued for a worker (epoll); -ENOENT when nothing is in
+ * flight on ov: never submitted, already completed, or its completion is
+ * already on its way (a first cancel, iocomp_cancel_fd(), iocomp_unbind()
  * or a port close took it out before the kernel saw it: a second cancel
- * then returns -ENOENT at once). Errors: -EINVAL e or ov NULL or not of e.
+ * then returns -ENOENT at once; epoll: a worker has started its blocking
+ * system call, which ends with its own result). Errors: -EINVAL e or ov
+ * NULL or not of e.
  */
 IOCOMP_API int iocomp_cancel(iocomp_engine *e, iocomp_overlapped *ov);
 /*
  * Cancels every request in flight on fd (CancelIoEx with no overlapped);
  * returns how many were asked to cancel (0 if none). Each still completes
- * exactly once. Thread: any. Errors: -EINVAL e NULL; -EBADF fd < 0.
+ * exactly once. epoll runs the blocking system call of a request on a
+ * regular file, an fsync, or a descriptor epoll refuses on a worker: one
+ * queued there is cancelled (counted) and never touches fd; one whose call
+ * has started completes with its own result, on the file it started on,
+ * and this returns only after that call (so a close(2) that follows cannot
+ * overtake it; a call that never ends, on such a device, holds this as
+ * long). Thread: any. Errors: -EINVAL e NULL; -EBADF fd < 0.
  */
 IOCOMP_API int iocomp_cancel_fd(iocomp_engine *e, int fd);
 /*
@@ -538,7 +549,11 @@ IOCOMP_API int iocomp_set_skip_on_success(iocomp_engine *e, int fd);
 IOCOMP_API int32_t iocomp_overlapped_result(const iocomp_overlapped *ov, uint32_t *bytes);
 /*
  * Cancels what is pending on fd, unbinds it and closes it. The pending
- * requests complete with -ECANCELED (or their own result). Thread: any.
+ * requests complete with -ECANCELED (or their own result: a system call
+ * already under way finishes, on this file, before the close). None of
+ * them ever reaches a file that takes the number next, also a request
+ * submitted on another thread at the same time: it is refused (-EBADF) or
+ * accepted and cancelled (-ECANCELED). Thread: any.
  * Errors: -EINVAL e NULL; -EBADF fd < 0; close(2)'s error (the descriptor is
  * closed anyway, as close(2) does).
  */

@@ -60,6 +60,12 @@ struct ioc_backend_ops {
     /* Cancel every request on fd / on the port slot; return how many. */
     int (*cancel_fd)(iocomp_engine *e, int fd);
     int (*cancel_port)(iocomp_engine *e, uint32_t port_idx);
+    /* A PKT_EXEC packet's turn (ioc_complete_deferred), on the dispatching
+     * worker just before the callback: run r's system call and return its
+     * result, or -ECANCELED without touching the descriptor if r was
+     * cancelled or its binding is gone. Required by a backend that defers;
+     * NULL otherwise. */
+    int32_t (*exec)(iocomp_engine *e, struct ioc_req *r);
     /* The owner found no work in its queues (out != NULL), or its fairness
      * tick came (out NULL): flush its submissions, move ready completions
      * into its ring. A backend may hand the first completion straight to
@@ -104,9 +110,10 @@ void ioc_complete_direct(struct ioc_req *r, int32_t res, struct ioc_pkt *out);
 /* Same into the engine's inject queue, from any thread (unbounded; fails
  * only with -ENOMEM, and then nothing was done). Calls ioc_notify(). */
 int ioc_complete_inject(iocomp_engine *e, struct ioc_req *r, int32_t res);
-/* Hand r to a worker, which runs ioc_sync_exec(r) and completes it with the
- * result (epoll's regular files): the completion packet carries
- * PKT_EXEC. self: the calling worker or NULL. */
+/* Hand r to a worker, which runs the backend's exec(r) (the system call,
+ * unless r was cancelled meanwhile) and completes it with the result
+ * (epoll's regular files): the completion packet carries PKT_EXEC. self:
+ * the calling worker or NULL. 0, or -ENOMEM with nothing queued. */
 int ioc_complete_deferred(iocomp_engine *e, struct ioc_worker *self, struct ioc_req *r);
 
 /* ---- the synchronous system calls (backends/sync.c) ------------------------ */

@@ -24,17 +24,22 @@
  *     the binding table's shape; descriptors < 2^20), chunks allocated on
  *     demand under tbl_lock, published with release, never moved, freed at
  *     fini. Each entry has a mutex, the generation it is registered for,
- *     readiness learned from edges (RDY_R, RDY_W), and three FIFO waiter
- *     lists linked through r->next/r->prev:
+ *     readiness learned from edges (RDY_R, RDY_W), four FIFO lists linked
+ *     through r->next/r->prev:
  *       SIDE_R  read, readv, recv, recvmsg, accept;
  *       SIDE_W  write, writev, send, sendmsg, a connect in progress;
  *       SIDE_P  poll (runs on every event of the descriptor: poll(2) with
  *               timeout 0 decides; poll waiters consume nothing, so their
- *               order does not matter).
+ *               order does not matter);
+ *       SIDE_D  deferred requests whose packet waits in a worker queue (see
+ *               Regular files); not waiters: no event runs them;
+ *     and the count of deferred system calls running (D4).
  *
  * A request's life (fd operations):
- *   submit: lock the entry; (re-)register if the generation differs; if the
- *     side has no waiters and is known ready, run the system call now: a
+ *   submit: lock the entry; a request whose binding is gone by now
+ *     completes -ECANCELED (see Descriptor numbers); (re-)register if the
+ *     generation differs; if the side has no waiters and is known ready,
+ *     run the system call now: a
  *     result other than -EAGAIN completes at once (ioc_complete_local into
  *     the calling worker's ring, or ioc_complete_inject); on -EAGAIN clear
  *     the readiness and link the request at the tail. One lock/unlock.
@@ -43,24 +48,68 @@
  *     -EAGAIN (it stays first, the readiness is cleared) and all poll
  *     waiters; unlock; push the completions. EPOLLERR/EPOLLHUP run both
  *     sides (the system call reports the error).
- *   Short transfers (Tokio's rule): on a stream socket or a FIFO, a recv/read
- *     that returns 0 < n < len drained the receive queue, and a send/write
- *     that returns n < len filled the send buffer: the side is marked not
- *     ready without paying the -EAGAIN system call. Data that arrives after
- *     the call raises a new edge, handled under the same lock after us, so
- *     nothing is missed. A 0 (end of file) does not clear readiness: no edge
- *     would ever follow it.
- *   So a message on a connected socket costs one recv and one send, plus
- *   epoll_wait amortised over every descriptor that became ready together.
+ *   Short transfers (Tokio's rule, where it holds): a call that returns
+ *     0 < n < len marks its side not ready without paying the -EAGAIN
+ *     system call, but only where a short result proves the side would
+ *     block (short_transfer, flags fixed at registration):
+ *       - a read/recv on TCP (FDF_SHORT_R): the kernel copies until the
+ *         receive queue is empty. Not after the descriptor reported EPOLLPRI
+ *         (urgent data, FDF_URG): a read stops at the urgent mark with data
+ *         queued behind it. Not on an AF_UNIX stream (a read stops after a
+ *         message that carried descriptors, or where the writer's
+ *         credentials change under SO_PASSCRED), nor a pipe (in packet mode,
+ *         set by the writer, a read returns one packet);
+ *       - a write/send on TCP, an AF_UNIX stream or a pipe (FDF_SHORT_W): it
+ *         stops only when the send buffer is full;
+ *       - recv/send flags must consume what they report: MSG_PEEK consumes
+ *         nothing, MSG_OOB and MSG_ERRQUEUE read other queues, MSG_TRUNC
+ *         and unknown flags are not trusted: only SHORT_R_FLAGS /
+ *         SHORT_W_FLAGS. readv/writev, recvmsg/sendmsg never (a recvmsg
+ *         stops at control data).
+ *     Everything else pays the -EAGAIN call: correct, one call dearer. Data
+ *     that arrives after the call raises a new edge, handled under the same
+ *     lock after us, so nothing is missed. A 0 (end of file) does not clear
+ *     readiness: no edge would ever follow it.
+ *   So a message on a TCP connection costs one recv and one send, plus
+ *   epoll_wait amortised over every descriptor that became ready together
+ *   (on an AF_UNIX stream or a pipe, the next read pays one -EAGAIN).
  *
  * Regular files and block devices (no readiness exists for them), fsync,
  * and any descriptor epoll refuses (EPERM: /dev/null, some character
- * devices) are handed to a worker with ioc_complete_deferred(): the packet
- * carries PKT_EXEC and the dispatching worker runs the blocking system call
- * (pread/pwrite/fsync) just before the callback. Same contract: exactly one
- * completion, with the kernel's result. Such a request is already in a
- * worker queue, so it is not cancellable (cancel returns -ENOENT) and
- * completes normally; a port's close waits for it.
+ * devices) are deferred: submit links the request on its entry's SIDE_D
+ * list (under the lock, r->ring = epw_of(fd, SIDE_D)), then hands it to a
+ * worker with ioc_complete_deferred(): the packet carries PKT_EXEC, and the
+ * dispatching worker calls ep_exec just before the callback. ep_exec, under
+ * the entry lock: if a cancel took the request (r->cancelled) it completes
+ * -ECANCELED; else it unlinks it, checks that the binding it was submitted
+ * on still lives (ioc_bind_gen == r->fd_gen; else -ECANCELED: unbound, its
+ * port closed), counts the call in `running`, and unlocks; then the
+ * blocking system call (pread/pwrite/fsync), then uncounts it. Same
+ * contract: exactly one completion (the packet), with the kernel's result
+ * or -ECANCELED. So a deferred request that has not started is cancellable
+ * like a waiter: cancel(r) finds it through r->ring and marks it under the
+ * lock (returns 0; the packet delivers the -ECANCELED); cancel_fd,
+ * cancel_port take every one of the list (counted in their result). One
+ * whose call has started finishes on the file it started on, and cancel_fd
+ * (so unbind and iocomp_close_fd too) returns only when no deferred call of
+ * the descriptor runs (D4): the caller's close(2) cannot come between our
+ * claim and the call, so the call cannot reach the next file with that
+ * number. (A call that blocks indefinitely, a read of a character device
+ * epoll refused, holds close_fd as long; files and fsync end.)
+ *
+ * Descriptor numbers. A request holds only the number; iocomp_close_fd()
+ * (unbind: the binding record first, then cancel_fd; then close(2)) is what
+ * makes reuse safe, and every place that turns the number into a system
+ * call is ordered against it by the entry lock: waiters run on an event
+ * under the lock, and cancel_fd's pass takes the lock, so a call under way
+ * ends before the close; submit (and ep_exec for deferred requests) checks
+ * the binding's generation under the lock, so one that comes after the
+ * pass sees the unbind (the record was written before the pass) and
+ * completes -ECANCELED without touching the number; a deferred call
+ * claimed before the pass is waited for (D4; while requests submitted
+ * after the pass on a descriptor still bound keep running, cancel_fd
+ * waits for a moment when none runs). What stays the caller's: a raw
+ * close(2) without unbinding (iocomp.h, "Descriptors").
  *
  * connect: the first attempt is made in submit (non-blocking). 0 or an
  * error completes at once; EINPROGRESS links the request on SIDE_W; when the
@@ -125,7 +174,7 @@
  *     works and claims the slot again when it parks; if its callback blocks,
  *     the monitor's rescue does.
  *
- * No lost wake-up, three Dekker (store-buffer) pairs: each side stores its
+ * No lost wake-up, four Dekker (store-buffer) pairs: each side stores its
  * flag, then loads the other's, with a full barrier in between (seq_cst
  * store and load, or ioc_fence_full() after park.c's release store of the
  * word); in the single total order one side sees the other's store:
@@ -139,6 +188,13 @@
  *   D3 sleeper: in_futex = 1 ; load kick, poller  leaver: poller = 0 ; load in_futex
  *      Either the sleeper sees the slot free and claims it, or the leaver
  *      sees it and kicks it.
+ *   D4 canceller: closers += 1 ; load running   finisher: running -= 1 ; load closers
+ *      (ep_fd, all seq_cst RMWs and loads) Either the canceller sees 0 and
+ *      returns, or the finisher of the last call sees it and wakes it
+ *      (FUTEX_WAKE on running: the canceller sleeps in FUTEX_WAIT on the
+ *      value it last read, which returns at once once it changed). The
+ *      count itself is raised under the entry lock, so a canceller whose
+ *      pass follows the claim sees it.
  * Only the poller reads the eventfd: a spinner's poll() that sees TAG_WAKE
  * leaves it (level-triggered, the kernel re-queues it and wakes the poller).
  *
@@ -148,7 +204,11 @@
  *      being delivered by the thread that unlinked it, a worker queue (a
  *      packet), or the retry list. A timer is in the heap (r->ring =
  *      EPW_TIMER, under tlock) or likewise being delivered. Whoever takes a
- *      request out of a list delivers it, exactly once.
+ *      request out of a list delivers it, exactly once. The exception is a
+ *      deferred request: from submit until ep_exec claims it, it is both on
+ *      SIDE_D and a PKT_EXEC packet; the packet is its only delivery, and
+ *      whoever takes it off SIDE_D (ep_exec, or a canceller, which sets
+ *      r->cancelled under the lock) decides only its result.
  *   E2 Outside an entry's critical section, a side with waiters is not
  *      marked ready (every pass runs waiters until -EAGAIN, which clears
  *      readiness, or until the list is empty).
@@ -162,7 +222,9 @@
  *      request is linked, uncounted after it was taken out); poll() skips
  *      epoll_wait when it reads 0. Only a hint for that skip: an event left
  *      in the kernel is found by the next reaper or by the poller, which
- *      does not consult it.
+ *      does not consult it. Deferred requests are not counted there (no
+ *      event runs them); an entry's own nwait counts them, for cancel_port's
+ *      walk.
  *
  * Cancellation: cancel(r) finds r through r->ring alone (acquire: which
  * descriptor's list, or the heap, or IOC_RING_NONE), then checks under that
@@ -173,8 +235,10 @@
  * linked...), and only the atomic r->ring may be read against that. The
  * descriptor number lives in r->ring for that reason: 14 bits, so a
  * descriptor >= EPW_FD_BIG is found by searching the entries from
- * EPW_FD_BIG up (rare; still exact). cancel_fd takes every waiter of the
- * entry. cancel_port walks every allocated chunk, skipping entries whose
+ * EPW_FD_BIG up (rare; still exact). A where-code is fd << 2 | side (sides
+ * 0-3), EPW_TIMER and IOC_RING_NONE lie above every one. cancel_fd takes
+ * every waiter and deferred request of the entry, then waits out its
+ * deferred calls under way (D4). cancel_port walks every allocated chunk, skipping entries whose
  * nwait reads 0 without locking them (the closer calls cancel_port again
  * every millisecond while requests remain, core/port.c, so a waiter linked
  * concurrently is caught by the next pass), then filters the timer heap. A descriptor closed by the
@@ -187,12 +251,15 @@
  * Scratch fields of struct ioc_req this backend uses while it owns a
  * request: next/prev (lists), ring (where it waits, see epw_of), ts[0]
  * (timer deadline; a completion's result while on a done or retry list),
- * ts[1] (heap index).
+ * ts[1] (heap index), cancelled (a deferred request was taken off SIDE_D
+ * by a cancel: written and read under the entry lock; core/io.c clears it
+ * at submit).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -217,22 +284,29 @@
 #define TAG_TIMER (UINT64_MAX - 1)
 _Static_assert((uint64_t)(EP_CHUNK * EP_CHUNKS) < UINT32_MAX, "fd | gen << 32 never equals a tag");
 
-enum { SIDE_R = 0, SIDE_W = 1, SIDE_P = 2, NSIDES = 3 };
+enum { SIDE_R = 0, SIDE_W = 1, SIDE_P = 2, SIDE_D = 3, NSIDES = 4 };
 /* r->ring while the backend holds the request (E1): IOC_RING_NONE (the
  * core's "nowhere", ours too after unlinking), EPW_TIMER (the heap), or
- * epw_of(fd, side): fd << 2 | (side + 1), the descriptor capped at
- * EPW_FD_BIG (see Cancellation). */
-#define EPW_TIMER 0u
+ * epw_of(fd, side): fd << 2 | side, the descriptor capped at EPW_FD_BIG
+ * (see Cancellation). */
+#define EPW_TIMER 0xfffeu
 #define EPW_FD_BIG 16382u
-_Static_assert((EPW_FD_BIG << 2 | NSIDES) < IOC_RING_NONE, "where-codes stay below IOC_RING_NONE");
+_Static_assert(NSIDES <= 4 && (EPW_FD_BIG << 2 | (NSIDES - 1)) < EPW_TIMER && EPW_TIMER < IOC_RING_NONE,
+               "where-codes stay below EPW_TIMER and IOC_RING_NONE");
 static inline uint16_t epw_of(int fd, unsigned side) {
     unsigned n = (unsigned)fd < EPW_FD_BIG ? (unsigned)fd : EPW_FD_BIG;
-    return (uint16_t)(n << 2 | (side + 1u));
+    return (uint16_t)(n << 2 | side);
 }
 #define RDY_R (1u << SIDE_R)
 #define RDY_W (1u << SIDE_W)
-#define FDF_NOPOLL 1u /* epoll refused it (EPERM): deferred like a file */
-#define FDF_STREAM 2u /* stream socket or FIFO: a short transfer means drained/full */
+#define FDF_NOPOLL 1u  /* epoll refused it (EPERM): deferred like a file */
+#define FDF_SHORT_R 2u /* a short read/recv empties the receive queue: TCP */
+#define FDF_SHORT_W 4u /* a short write/send fills the send buffer: TCP, AF_UNIX streams, FIFOs */
+#define FDF_URG 8u     /* EPOLLPRI seen (TCP urgent data): a read stops at the mark, FDF_SHORT_R is void */
+/* recv()/send() flags under which a short transfer still means "consumed
+ * everything queued" / "filled the buffer" (see Short transfers). */
+#define SHORT_R_FLAGS (MSG_DONTWAIT | MSG_WAITALL | MSG_NOSIGNAL | MSG_CMSG_CLOEXEC)
+#define SHORT_W_FLAGS (MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE | MSG_EOR)
 
 #define EP_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET)
 
@@ -241,9 +315,15 @@ struct ep_fd {
     uint32_t gen;  /* binding generation registered for; 0: never (lock) */
     uint8_t ready; /* RDY_* (lock) */
     uint8_t flags; /* FDF_* of the registration (lock) */
-    /* Linked waiters: written under the lock, read without it by
-     * cancel_port's walk (a hint, see the theory). */
+    /* Linked requests, waiters and deferred (every side): written under
+     * the lock, read without it by cancel_port's walk (a hint, see the
+     * theory). */
     ioc_atomic(uint32_t) nwait;
+    /* Deferred system calls of this descriptor running on workers (counted
+     * under the lock by ep_exec, uncounted without it when the call
+     * returned), and cancellers waiting for them to end: the D4 pair. */
+    ioc_atomic(uint32_t) running;
+    ioc_atomic(uint32_t) closers;
     struct ioc_req *head[NSIDES], *tail[NSIDES];
 };
 
@@ -292,9 +372,10 @@ static int futex_wait(ioc_atomic(uint32_t) *word, uint32_t val, uint64_t ns) {
     return !(r == -1 && errno == ETIMEDOUT);
 }
 
-static void futex_wake(ioc_atomic(uint32_t) *word) {
-    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+static void futex_wake_n(ioc_atomic(uint32_t) *word, int n) {
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
 }
+static void futex_wake(ioc_atomic(uint32_t) *word) { futex_wake_n(word, 1); }
 
 /* Wakes a non-polling parker: the new value makes a FUTEX_WAIT on the old
  * one return (D2, D3). seq_cst: the RMW is also the full barrier between
@@ -342,9 +423,21 @@ static int32_t connect_first(struct ioc_req *r) {
     return err == EINTR ? -EINPROGRESS : -err;
 }
 
+/* A transfer of 0 < res < len that proves the side would now block (see
+ * Short transfers): only where the kernel returns short for that reason
+ * alone, and only for flags that consume what they report. MSG_PEEK, OOB,
+ * MSG_ERRQUEUE, MSG_TRUNC and unknown flags, readv/writev and
+ * recvmsg/sendmsg pay the -EAGAIN call instead (correct, one call dearer). */
 static inline bool short_transfer(const struct ep_fd *f, const struct ioc_req *r, int32_t res) {
-    if (!(f->flags & FDF_STREAM) || res <= 0 || (uint32_t)res >= r->len) return false;
-    return r->op == IOC_OP_RECV || r->op == IOC_OP_READ || r->op == IOC_OP_SEND || r->op == IOC_OP_WRITE;
+    if (res <= 0 || (uint32_t)res >= r->len) return false;
+    bool rd = (f->flags & (FDF_SHORT_R | FDF_URG)) == FDF_SHORT_R;
+    switch (r->op) {
+    case IOC_OP_READ: return rd;
+    case IOC_OP_RECV: return rd && !(r->mflags & ~SHORT_R_FLAGS);
+    case IOC_OP_WRITE: return f->flags & FDF_SHORT_W;
+    case IOC_OP_SEND: return (f->flags & FDF_SHORT_W) && !(r->mflags & ~SHORT_W_FLAGS);
+    default: return false;
+    }
 }
 
 /* ---- delivering completions ------------------------------------------------------------ */
@@ -460,16 +553,26 @@ static void unlink_req(struct ep_fd *f, unsigned side, struct ioc_req *r) {
 }
 
 /* Unlinks every waiter of f matching (all if port_idx == UINT32_MAX) onto d
- * with -ECANCELED (lock held). */
-static void take_waiters_locked(struct ep_fd *f, uint32_t port_idx, struct done *d) {
+ * with -ECANCELED (lock held). With deferred, the deferred requests too:
+ * they are marked cancelled, not delivered (their packet is in a worker
+ * queue and completes them, ep_exec). Returns how many deferred it took. */
+static unsigned take_waiters_locked(struct ep_fd *f, uint32_t port_idx, struct done *d, bool deferred) {
+    unsigned ndef = 0;
     for (unsigned side = 0; side < NSIDES; side++) {
+        if (side == SIDE_D && !deferred) continue;
         for (struct ioc_req *r = f->head[side], *next; r; r = next) {
             next = r->next;
             if (port_idx != UINT32_MAX && r->port_idx != port_idx) continue;
             unlink_req(f, side, r);
-            done_add(d, r, -ECANCELED);
+            if (side == SIDE_D) {
+                r->cancelled = 1; /* read by ep_exec under this lock */
+                ndef++;
+            } else {
+                done_add(d, r, -ECANCELED);
+            }
         }
     }
+    return ndef;
 }
 
 enum { REG_OK = 0, REG_STALE = 1, REG_FAILED = 2 };
@@ -500,17 +603,34 @@ static int fd_register_locked(struct ep_state *s, struct ep_fd *f, struct ioc_re
         }
         flags = FDF_NOPOLL;
     }
-    take_waiters_locked(f, UINT32_MAX, d); /* E1: a dead binding's leftovers */
+    /* E1: a dead binding's leftover waiters. Not the deferred requests:
+     * they are linked whatever the registration, and ep_exec checks their
+     * binding itself. */
+    take_waiters_locked(f, UINT32_MAX, d, false);
     if (!(flags & FDF_NOPOLL)) {
         int fl = fcntl(r->fd, F_GETFL);
         if (fl >= 0 && !(fl & O_NONBLOCK)) fcntl(r->fd, F_SETFL, fl | O_NONBLOCK);
         if (r->fd_kind == FDK_SOCKET) {
-            int type = 0;
+            /* Short transfers (see the theory): TCP both ways; an AF_UNIX
+             * stream only for sends (a read stops after a message that
+             * carried descriptors, or at a change of credentials, with more
+             * queued); nothing else (SCTP streams keep message boundaries). */
+            int type = 0, dom = 0, proto = 0;
             socklen_t l = sizeof type;
-            if (getsockopt(r->fd, SOL_SOCKET, SO_TYPE, &type, &l) == 0 && type == SOCK_STREAM) flags |= FDF_STREAM;
+            if (getsockopt(r->fd, SOL_SOCKET, SO_TYPE, &type, &l) == 0 && type == SOCK_STREAM) {
+                l = sizeof dom;
+                if (getsockopt(r->fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) != 0) dom = 0;
+                l = sizeof proto;
+                if (getsockopt(r->fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) != 0) proto = 0;
+                if ((dom == AF_INET || dom == AF_INET6) && proto == IPPROTO_TCP) flags |= FDF_SHORT_R | FDF_SHORT_W;
+                else if (dom == AF_UNIX) flags |= FDF_SHORT_W;
+            }
         } else {
+            /* Pipes and FIFOs: sends only. A read returns one packet when
+             * the writer put the pipe in packet mode (O_DIRECT, a flag of
+             * the write end that the reader cannot see). */
             struct stat stt;
-            if (fstat(r->fd, &stt) == 0 && S_ISFIFO(stt.st_mode)) flags |= FDF_STREAM;
+            if (fstat(r->fd, &stt) == 0 && S_ISFIFO(stt.st_mode)) flags |= FDF_SHORT_W;
         }
     }
     f->gen = r->fd_gen;
@@ -707,6 +827,11 @@ static unsigned on_fd_event(struct ep_state *s, struct ioc_worker *self, uint64_
         return 0;
     }
     bool bad = events & (EPOLLERR | EPOLLHUP);
+    /* TCP urgent data: from now on a read may stop at the mark with data
+     * queued behind it, so a short read proves nothing (for this
+     * registration). An edge harvested after a short read sets RDY_R again
+     * anyway (E3). */
+    if (ioc_unlikely(events & EPOLLPRI)) f->flags |= FDF_URG;
     if (bad || (events & (EPOLLIN | EPOLLRDHUP))) {
         f->ready |= RDY_R;
         run_side_locked(f, SIDE_R, &d);
@@ -770,18 +895,46 @@ static unsigned harvest(struct ep_state *s, struct ioc_worker *self, struct epol
 }
 
 /* ---- the ops ------------------------------------------------------------------------------------- */
+/* Hands a deferred request, already linked on f's SIDE_D, to a worker: its
+ * packet carries PKT_EXEC and ep_exec runs it (see Regular files). If the
+ * packet cannot be queued (-ENOMEM) nothing is left of the request. */
+static int defer_push(iocomp_engine *e, struct ioc_worker *self, struct ep_fd *f, struct ioc_req *r) {
+    int rc = ioc_complete_deferred(e, self, r);
+    if (ioc_unlikely(rc < 0)) {
+        pthread_mutex_lock(&f->lock);
+        /* No packet, so no worker took it; a canceller may have (and
+         * counted a cancel for a request that is now refused). */
+        if (!r->cancelled) unlink_req(f, SIDE_D, r);
+        pthread_mutex_unlock(&f->lock);
+    }
+    return rc;
+}
+
 static int ep_submit(iocomp_engine *e, struct ioc_worker *self, struct ioc_req *r) {
     struct ep_state *s = st_of(e);
     if (ioc_unlikely(r->op == IOC_OP_TIMER)) return timer_submit(s, self, r);
-    if (r->fd_kind == FDK_FILE || r->op == IOC_OP_FSYNC) return ioc_complete_deferred(e, self, r);
     struct ep_fd *f = fd_get(s, r->fd);
     if (ioc_unlikely(!f)) return (r->fd < 0 || (unsigned)r->fd >= EP_CHUNK * EP_CHUNKS) ? -EBADF : -ENOMEM;
+    if (r->fd_kind == FDK_FILE || r->op == IOC_OP_FSYNC) {
+        pthread_mutex_lock(&f->lock);
+        link_tail(f, SIDE_D, r); /* E1: visible to cancels before its packet exists */
+        pthread_mutex_unlock(&f->lock);
+        return defer_push(e, self, f, r);
+    }
 
     struct done stale;
     done_init(&stale);
     int32_t res;
     unsigned side = side_of(r->op);
     pthread_mutex_lock(&f->lock);
+    /* The binding r was read from still lives (see Descriptor numbers): a
+     * concurrent iocomp_close_fd() whose cancel pass came before our lock
+     * may have closed the number and a new file may hold it; r then must
+     * not register, try or wait on that file. */
+    if (ioc_unlikely(ioc_bind_gen(e, r->fd) != r->fd_gen)) {
+        res = -ECANCELED;
+        goto complete;
+    }
     if (ioc_unlikely(f->gen != r->fd_gen)) {
         int err = 0;
         int rc = fd_register_locked(s, f, r, &stale, &err);
@@ -795,8 +948,13 @@ static int ep_submit(iocomp_engine *e, struct ioc_worker *self, struct ioc_req *
         }
     }
     if (ioc_unlikely(f->flags & FDF_NOPOLL)) {
+        link_tail(f, SIDE_D, r);
         pthread_mutex_unlock(&f->lock);
-        return ioc_complete_deferred(e, self, r);
+        if (ioc_unlikely(stale.n)) { /* a registration just now may have found leftovers */
+            ioc_fetch_sub(&s->nwait, stale.n, IOC_RELAXED);
+            done_deliver(s, self, &stale);
+        }
+        return defer_push(e, self, f, r);
     }
     if (ioc_unlikely(r->op == IOC_OP_CONNECT)) {
         res = connect_first(r);
@@ -843,7 +1001,10 @@ static bool in_list_locked(const struct ep_fd *f, unsigned side, const struct io
 static bool take_if_linked(struct ep_fd *f, unsigned side, struct ioc_req *r) {
     pthread_mutex_lock(&f->lock);
     bool mine = ioc_load(&r->ring, IOC_RELAXED) != IOC_RING_NONE && in_list_locked(f, side, r);
-    if (mine) unlink_req(f, side, r);
+    if (mine) {
+        unlink_req(f, side, r);
+        if (side == SIDE_D) r->cancelled = 1; /* its packet completes it (ep_exec reads this under the lock) */
+    }
     pthread_mutex_unlock(&f->lock);
     return mine;
 }
@@ -852,10 +1013,9 @@ static int ep_cancel(iocomp_engine *e, struct ioc_req *r) {
     struct ep_state *s = st_of(e);
     /* Acquire pairs with link_tail's / timer_submit's release store. */
     uint16_t where = ioc_load(&r->ring, IOC_ACQUIRE);
-    if (where == IOC_RING_NONE) return -ENOENT; /* not waiting (deferred, done, not yet linked) */
+    if (where == IOC_RING_NONE) return -ENOENT; /* not waiting (done, not yet linked, its deferred call started) */
     if (where == EPW_TIMER) return timer_cancel(s, r);
-    unsigned side = (where & 3u) - 1u, fdn = where >> 2;
-    if (side >= NSIDES) return -ENOENT;
+    unsigned side = where & 3u, fdn = where >> 2;
     bool mine = false;
     if (fdn < EPW_FD_BIG) {
         struct ep_fd *f = fd_lookup(s, (int)fdn);
@@ -869,10 +1029,60 @@ static int ep_cancel(iocomp_engine *e, struct ioc_req *r) {
         }
     }
     if (!mine) return -ENOENT; /* completed, or being completed, already */
+    if (side == SIDE_D) return 0; /* its packet completes it with -ECANCELED (ep_exec) */
     ioc_fetch_sub(&s->nwait, 1, IOC_RELAXED);
     unsigned local = 0;
     deliver(s, ioc_self_in(e), r, -ECANCELED, &local);
     return 0;
+}
+
+/* D4, the canceller's side: returns once no deferred system call of f runs.
+ * A call counted before the caller's pass under f's lock is seen here (the
+ * lock orders the count before our loads); one that starts later belongs to
+ * a request the pass did not take (submitted after it, still bound), which
+ * we wait for too: a moment when none runs. */
+static void wait_running(struct ep_fd *f) {
+    /* After our pass's unlock: sees every count raised under the lock
+     * before it (the mutex orders ep_exec's increment before this load). */
+    if (ioc_load(&f->running, IOC_SEQ_CST) == 0) return;
+    /* seq_cst RMW, then seq_cst loads: pairs with ep_exec's decrement and
+     * load of closers (either we see 0 or it sees us and wakes us). */
+    ioc_fetch_add(&f->closers, 1, IOC_SEQ_CST);
+    for (;;) {
+        uint32_t v = ioc_load(&f->running, IOC_SEQ_CST);
+        if (v == 0) break;
+        futex_wait(&f->running, v, 0); /* returns at once if it is no longer v */
+    }
+    ioc_fetch_sub(&f->closers, 1, IOC_RELAXED); /* a stale count costs a spare wake-up, nothing else */
+}
+
+/* PKT_EXEC (core/worker.c), on the worker that dispatches r's packet, just
+ * before its callback: claims r from SIDE_D and runs its blocking system
+ * call, unless a cancel took it first or the binding it was submitted on is
+ * gone (unbound, its port closed, the number bound again): then -ECANCELED,
+ * and the descriptor is not touched. */
+static int32_t ep_exec(iocomp_engine *e, struct ioc_req *r) {
+    struct ep_fd *f = fd_lookup(st_of(e), r->fd); /* ep_submit created it */
+    pthread_mutex_lock(&f->lock);
+    bool run = !r->cancelled; /* a canceller set it and unlinked r under this lock */
+    if (run) {
+        unlink_req(f, SIDE_D, r);
+        /* Under the lock: an unbind's record write precedes its cancel_fd
+         * pass; if we come after that pass we see the binding gone. */
+        run = ioc_bind_gen(e, r->fd) == r->fd_gen;
+        /* D4: counted under the lock, so a canceller whose pass follows
+         * sees it (relaxed is enough: the mutex orders it). */
+        if (run) ioc_fetch_add(&f->running, 1, IOC_RELAXED);
+    }
+    pthread_mutex_unlock(&f->lock);
+    if (!run) return -ECANCELED;
+    IOC_FAULT_PAUSE(); /* tests: holds a claimed request before its call (io_file_close_reuse) */
+    int32_t res = ioc_sync_exec(r, false);
+    /* D4, the finisher's side: seq_cst decrement, then seq_cst load of
+     * closers; pairs with wait_running's increment and loads. */
+    if (ioc_fetch_sub(&f->running, 1, IOC_SEQ_CST) == 1 && ioc_load(&f->closers, IOC_SEQ_CST))
+        futex_wake_n(&f->running, INT_MAX);
+    return res;
 }
 
 static int ep_cancel_fd(iocomp_engine *e, int fd) {
@@ -882,18 +1092,23 @@ static int ep_cancel_fd(iocomp_engine *e, int fd) {
     struct done d;
     done_init(&d);
     pthread_mutex_lock(&f->lock);
-    take_waiters_locked(f, UINT32_MAX, &d);
+    unsigned ndef = take_waiters_locked(f, UINT32_MAX, &d, true);
     pthread_mutex_unlock(&f->lock);
-    if (!d.n) return 0;
-    ioc_fetch_sub(&s->nwait, d.n, IOC_RELAXED);
-    done_deliver(s, ioc_self_in(e), &d);
-    return (int)d.n;
+    if (d.n) {
+        ioc_fetch_sub(&s->nwait, d.n, IOC_RELAXED);
+        done_deliver(s, ioc_self_in(e), &d);
+    }
+    /* A deferred call already running finishes on the file it started on
+     * before we return, so the caller's close(2) cannot come first (D4). */
+    wait_running(f);
+    return (int)(d.n + ndef);
 }
 
 static int ep_cancel_port(iocomp_engine *e, uint32_t port_idx) {
     struct ep_state *s = st_of(e);
     struct done d;
     done_init(&d);
+    unsigned ndef = 0;
     for (unsigned ci = 0; ci < EP_CHUNKS; ci++) {
         struct ep_fd *c = ioc_load(&s->chunks[ci], IOC_ACQUIRE);
         if (!c) continue;
@@ -901,15 +1116,15 @@ static int ep_cancel_port(iocomp_engine *e, uint32_t port_idx) {
             struct ep_fd *f = &c[i];
             if (ioc_load(&f->nwait, IOC_RELAXED) == 0) continue; /* a hint: the closer passes again */
             pthread_mutex_lock(&f->lock);
-            take_waiters_locked(f, port_idx, &d);
+            ndef += take_waiters_locked(f, port_idx, &d, true);
             pthread_mutex_unlock(&f->lock);
         }
     }
     timers_take_port(s, port_idx, &d);
-    if (!d.n) return 0;
+    if (!d.n) return (int)ndef;
     ioc_fetch_sub(&s->nwait, d.n, IOC_RELAXED);
     done_deliver(s, ioc_self_in(e), &d);
-    return (int)d.n;
+    return (int)(d.n + ndef);
 }
 
 static int ep_poll(struct ioc_worker *w, struct ioc_pkt *out) {
@@ -1147,6 +1362,7 @@ const struct ioc_backend_ops ioc_backend_epoll = {
     .cancel = ep_cancel,
     .cancel_fd = ep_cancel_fd,
     .cancel_port = ep_cancel_port,
+    .exec = ep_exec,
     .poll = ep_poll,
     .park = ep_park,
     .unpark = ep_unpark,

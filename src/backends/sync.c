@@ -1,6 +1,7 @@
 /*
  * sync.c - one operation as one system call. Used by the epoll backend on
- * readiness and for regular files (on a worker, blocking), and by the core
+ * readiness and for regular files (on a worker, blocking, once epoll's
+ * ep_exec has claimed the request and checked its binding), and by the core
  * for skip-on-success descriptors (a non-blocking attempt before the
  * request is accepted). No state: the request's fields say everything.
  *

@@ -36,7 +36,11 @@
  * Completing: the backend calls ioc_complete_local() (the reaping worker's
  * own ring: stealable) or ioc_complete_inject(); the packet carries PKT_IO,
  * and the dispatching worker stores IDLE (release) into the overlapped just
- * before the callback, after the backend is done with it.
+ * before the callback, after the backend is done with it. A deferred
+ * request (epoll's regular files, ioc_complete_deferred) is queued as
+ * PKT_IO | PKT_EXEC before its system call: the dispatcher first calls the
+ * backend's exec(), which runs the call or, if a cancel or the binding's end
+ * came first, returns -ECANCELED without touching the descriptor.
  *
  * Invariants
  *   I1 An overlapped is INFLIGHT from a successful claim until the dispatch

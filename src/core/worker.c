@@ -288,8 +288,9 @@ void ioc_dispatch(struct ioc_worker *w, const struct ioc_pkt *p) {
         int32_t status = p->status;
         uint32_t bytes = p->bytes;
         struct ioc_req *r = ioc_req_of(p->ov);
-        if (p->flags & PKT_EXEC) { /* epoll's regular files: the system call runs here */
-            int32_t res = ioc_sync_exec(r, false);
+        if (p->flags & PKT_EXEC) { /* epoll's regular files: the system call runs here, */
+            /* unless a cancel or the binding's end came first (-ECANCELED) */
+            int32_t res = w->e->be->exec(w->e, r);
             status = res < 0 ? res : 0;
             bytes = res < 0 ? 0u : (uint32_t)res;
         }
