@@ -11,9 +11,13 @@
  * pthread_create (IOCOMP_FAULT_THREAD). Arming a site makes its nth call from
  * now fail (1 = the next one) as if out of memory / EAGAIN; all later calls
  * succeed again. IOCOMP_FAULT_PAUSE fails nothing: its armed call sleeps
- * 50 ms, to hold a race window open (iocomp_port_create: between its early
- * check of a destroy in progress and the port table's lock). Thread: any;
- * the counters are process-wide atomics.
+ * 50 ms, to hold a race window open. Its points, one count for all:
+ * iocomp_port_create (between its early check of a destroy in progress and
+ * the port table's lock), every descriptor operation's submit (right after
+ * it read the binding), and epoll's deferred system call (after the worker
+ * claimed the request, before the call). A test arms it when only the point
+ * it means will be passed next. Thread: any; the counters are process-wide
+ * atomics.
  */
 #ifndef IOCOMP_TESTING_H
 #define IOCOMP_TESTING_H

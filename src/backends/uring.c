@@ -94,6 +94,14 @@
  *     it into a NOP completing -ECANCELED (CANCEL_NEUTERED), so
  *     iocomp_close_fd() (cancel, unbind, close) never lets a prepared SQE
  *     reach the next file with that number;
+ *   - a submit re-reads the binding after it linked or handed off the
+ *     request, under the slot lock; if an unbind (close_fd, a rebind of
+ *     the number) came in between, it cancels the request itself (its SQE
+ *     becomes a NOP, or it leaves the hand-off list): the unbinder's cancel
+ *     pass takes every slot lock after its binding write, so one of the
+ *     two sees the other (binding_gone());
+ *   - a callback's fsync holds a duplicate like a host request (it resolves
+ *     its number in io-wq, long after the owner's submit);
  *   - a callback's request is issued at its worker's next poll (when its
  *     queue runs dry, or at the latest 61 callbacks later): a raw close(2) of
  *     the descriptor by another thread inside that window, without
@@ -314,6 +322,9 @@ static bool u_thread_retire(struct ioc_worker *w) {
 
 /* ---- submission (slot lock held) --------------------------------------------------- */
 static int submit_locked(iocomp_engine *e, struct uslot *s);
+static bool cancel_locked(iocomp_engine *e, struct uslot *s, struct ioc_req *r);
+static bool cancel_handoff_locked(struct uslot *s, struct ioc_req *r, struct ioc_req **out);
+static void handoff_cancelled(struct ioc_req *r);
 
 /* An SQE. If the SQ is full, may_submit (the owner, or the monitor's
  * rescue: threads that live as long as the engine or the slot's requests)
@@ -514,6 +525,51 @@ static unsigned reap_locked(iocomp_engine *e, struct uslot *s, struct ioc_worker
     return pushed;
 }
 
+/* The monitor's reap (u_rescue): up to max completions out of the CQ into
+ * held[] (lock held), delivered to the inject queue only after the slot
+ * lock is released (deliver_held), so that the spinlock is never held across
+ * the inject mutex, an allocation or a wake-up system call. Each request is
+ * unlinked (r->ring = RING_DONE: a cancel answers -ENOENT, its completion is
+ * on its way) and its CQE consumed here; the reaper owes its delivery (U3:
+ * consumed once the completion is in the reaper's hands). */
+struct held {
+    struct ioc_req *r;
+    int32_t res;
+};
+static unsigned reap_held_locked(iocomp_engine *e, struct uslot *s, struct held *held, unsigned max) {
+    unsigned n = 0;
+    struct io_uring_cqe *cqe;
+    while (n < max && io_uring_peek_cqe(&s->ring, &cqe) == 0 && cqe) {
+        uint64_t ud = cqe->user_data;
+        int32_t res = cqe->res;
+        io_uring_cqe_seen(&s->ring, cqe);
+        if (ud & TAG_MASK) {
+            if ((ud & TAG_MASK) == TAG_FUTEX) s->futex_armed = false;
+            continue;
+        }
+        struct ioc_req *r = (struct ioc_req *)(uintptr_t)ud;
+        if (r->op == IOC_OP_TIMER && res == -ETIME) res = 0;
+        if (r->cancelled == CANCEL_NEUTERED) res = -ECANCELED;
+        if (r->hfd >= 0) drop_hfd(r);
+        unlink_req(s, r);
+        held[n].r = r;
+        held[n].res = res;
+        n++;
+    }
+    if (ioc_unlikely(IO_URING_READ_ONCE(*s->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW)) {
+        ioc_fetch_add(&ueng_of(e)->cq_overflow, 1, IOC_RELAXED);
+        if (io_uring_cq_ready(&s->ring) == 0 && io_uring_get_events(&s->ring) == -EBADR) report_drop(e, 1);
+    }
+    return n;
+}
+
+static void deliver_held(iocomp_engine *e, const struct held *held, unsigned n) {
+    for (unsigned i = 0; i < n; i++) {
+        while (ioc_complete_inject(e, held[i].r, held[i].res) != 0) sched_yield(); /* -ENOMEM: wait for memory */
+        ioc_fetch_add(&ueng_of(e)->rescued, 1, IOC_RELAXED);
+    }
+}
+
 /* Takes the host hand-off list and prepares its requests (lock held). */
 static void take_handoff_locked(iocomp_engine *e, struct uslot *s) {
     struct ioc_req *r = ioc_load(&s->handoff, IOC_RELAXED);
@@ -573,10 +629,29 @@ static void u_unpark(struct ioc_worker *w) {
     kick_owner(s);
 }
 
+/* r's binding ended (unbind, close_fd, a port's close; or the number was
+ * rebound) after the submit read it. Called with r linked or handed off
+ * under the slot lock: an unbinder writes the binding, then its cancel pass
+ * takes each slot lock (cancel_fd), so either that pass finds r, or this
+ * look, after our lock acquisition, sees the new binding (audit, suspected:
+ * a submit that read the binding before an unbind and linked after its
+ * cancel pass was neither refused nor cancelled, and on io_uring its SQE
+ * could name the number's next file). */
+static inline bool binding_gone(iocomp_engine *e, const struct ioc_req *r) {
+    return r->op != IOC_OP_TIMER && r->fd >= 0 && ioc_bind_gen(e, r->fd) != r->fd_gen;
+}
+
 static int u_submit(iocomp_engine *e, struct ioc_worker *self, struct ioc_req *r) {
     if (self) {
         struct uslot *s = slot_of(self);
         r->hfd = -1;
+        if (r->op == IOC_OP_FSYNC) {
+            /* fsync resolves its descriptor late, in io-wq ("Descriptors"):
+             * it holds a duplicate from here, as a host submit does. */
+            int d = fcntl(r->fd, F_DUPFD_CLOEXEC, 0);
+            if (d < 0) return -errno;
+            r->hfd = d;
+        }
         slot_lock(s);
         int rc = issue_locked(e, s, r);
         if (ioc_unlikely(rc == -EBUSY)) {
@@ -586,18 +661,29 @@ static int u_submit(iocomp_engine *e, struct ioc_worker *self, struct ioc_req *r
             submit_locked(e, s);
             rc = issue_locked(e, s, r);
         }
+        bool gone = false;
         if (ioc_unlikely(rc == -EBUSY)) {
             /* The kernel still refuses SQEs: queue it on our own hand-off
              * list, which our next poll (or the monitor's rescue) issues.
              * Accepted: -EBUSY is the API's "this overlapped is in flight",
              * not a congested ring's. */
-            r->next = NULL;
-            if (s->handoff_tail) s->handoff_tail->next = r;
-            else ioc_store(&s->handoff, r, IOC_RELAXED);
-            s->handoff_tail = r;
+            gone = binding_gone(e, r);
+            if (!gone) {
+                r->next = NULL;
+                if (s->handoff_tail) s->handoff_tail->next = r;
+                else ioc_store(&s->handoff, r, IOC_RELAXED);
+                s->handoff_tail = r;
+            }
             rc = 0;
+        } else if (rc == 0 && ioc_unlikely(binding_gone(e, r))) {
+            cancel_locked(e, s, r); /* its SQE is not submitted yet: it becomes a NOP */
         }
         slot_unlock(s);
+        if (ioc_unlikely(gone)) {
+            handoff_cancelled(r);
+            while (ioc_complete_inject(e, r, -ECANCELED) != 0) sched_yield();
+        }
+        if (rc < 0) drop_hfd(r);
         return rc;
     }
     r->hfd = -1;
@@ -628,7 +714,13 @@ static int u_submit(iocomp_engine *e, struct ioc_worker *self, struct ioc_req *r
             if (s->handoff_tail) s->handoff_tail->next = r;
             else ioc_store(&s->handoff, r, IOC_RELAXED);
             s->handoff_tail = r;
+            struct ioc_req *got = NULL;
+            bool gone = binding_gone(e, r) && cancel_handoff_locked(s, r, &got);
             slot_unlock(s);
+            if (ioc_unlikely(gone)) { /* accepted, and cancelled at once */
+                while (ioc_complete_inject(e, r, -ECANCELED) != 0) sched_yield();
+                return 0;
+            }
             /* The host's half of the hand-off Dekker pair (see the theory). */
             ioc_fence_full();
             kick_owner(s);
@@ -954,8 +1046,10 @@ static void u_rescue(iocomp_engine *e, struct ioc_worker *w) {
     if (ioc_load(&s->handoff, IOC_RELAXED)) take_handoff_locked(e, s);
     if (ioc_load(&s->wanted, IOC_RELAXED)) prep_wanted_locked(e, s);
     if (ioc_load(&s->pending, IOC_RELAXED)) submit_locked(e, s);
-    reap_locked(e, s, NULL, UINT_MAX, NULL);
+    struct held held[REAP_MAX];
+    unsigned n = reap_held_locked(e, s, held, REAP_MAX);
     slot_unlock(s);
+    deliver_held(e, held, n); /* more than REAP_MAX: the next sample takes them */
 }
 
 static void u_stats(iocomp_engine *e, iocomp_stats *out) {

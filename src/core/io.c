@@ -298,6 +298,7 @@ static int accept_and_submit(iocomp_engine *e, struct ioc_req *r, iocomp_port_t 
 static int start_fd(iocomp_engine *e, int fd, struct ioc_req *r) {
     struct bind_view v;
     if (ioc_unlikely(!bind_read(e, fd, &v))) return release(r, -EBADF);
+    IOC_FAULT_PAUSE(); /* tests: an unbind / close / reuse lands here (io_submit_unbind_race) */
     r->fd = fd;
     r->fd_gen = v.gen;
     r->fd_kind = (uint8_t)(v.flags >> 8);

@@ -54,7 +54,9 @@
  *   T1 state changes of ctl happen under ports_lock, except OPEN -> CLOSING
  *      (a CAS, so exactly one closer wins).
  *   T2 A slot's generation changes only while it is FREE-bound (under the lock,
- *      nothing counted in it and no worker referring to it).
+ *      nothing counted in it and no worker referring to it), and never
+ *      wraps: a slot whose generation reached 2^32 - 1 is never recycled, so
+ *      no handle is ever accepted for a later port.
  *   T3 The default port is created once (under e->lock) and closed only by
  *      engine destroy.
  */
@@ -166,8 +168,7 @@ static int port_create_locked(iocomp_engine *e, iocomp_port_t *out) {
     struct ioc_port *p;
     int r = slot_alloc(e, &p);
     if (r < 0) return r;
-    uint32_t gen = ctl_gen(ioc_load(&p->ctl, IOC_RELAXED)) + 1;
-    if (gen == 0) gen = 1;
+    uint32_t gen = ctl_gen(ioc_load(&p->ctl, IOC_RELAXED)) + 1; /* never wraps: try_recycle */
     /* count_in/count_out are not reset: they run on across generations (only
      * their difference matters), so a stale poster's refused in+1/out+1 can
      * never unbalance the next port in this slot. */
@@ -470,6 +471,15 @@ static bool try_recycle(iocomp_engine *e, struct ioc_port *p) {
     bool referenced;
     if (port_inflight(e, p, &referenced) != 0 || referenced) return false;
     uint64_t c = ioc_load(&p->ctl, IOC_RELAXED);
+    if (ioc_unlikely(ctl_gen(c) == UINT32_MAX)) {
+        /* Its generations are used up (2^32 - 1 create/close cycles of this
+         * one slot): a next one would wrap and a handle that old would name
+         * the new port. The slot stays closed for good (T2); stale handles
+         * get -EBADF. One slot of 65535 per 4 billion closes. */
+        ioc_store(&p->ctl, mk_ctl(ctl_gen(c), P_CLOSED), IOC_RELEASE);
+        p->zombie = false;
+        return true;
+    }
     ioc_store(&p->ctl, mk_ctl(ctl_gen(c), P_FREE), IOC_RELEASE);
     p->zombie = false;
     p->next_free = e->port_free;
