@@ -302,7 +302,9 @@ IOCOMP_API int iocomp_bind(iocomp_engine *e, iocomp_port_t port, int fd, uintptr
  * Removes fd's binding and cancels the requests pending on it: each still
  * completes exactly once (-ECANCELED, or its own result if it finished
  * first). Returns only once no system call of a request on fd is still
- * running on a worker (as iocomp_cancel_fd()). Descriptors above 2^20
+ * running on a worker (as iocomp_cancel_fd()); not the non-blocking attempt
+ * a skip-on-success descriptor's submit makes on its own calling thread
+ * (see iocomp_close_fd()). Descriptors above 2^20
  * cannot be bound (-EBADF).
  * Thread: any. Errors: -EINVAL e NULL; -ENOENT fd is not bound.
  */
@@ -553,7 +555,11 @@ IOCOMP_API int32_t iocomp_overlapped_result(const iocomp_overlapped *ov, uint32_
  * already under way finishes, on this file, before the close). None of
  * them ever reaches a file that takes the number next, also a request
  * submitted on another thread at the same time: it is refused (-EBADF) or
- * accepted and cancelled (-ECANCELED). Thread: any.
+ * accepted and cancelled (-ECANCELED). One exception: on a skip-on-success
+ * descriptor (iocomp_set_skip_on_success()) the submit first tries the
+ * system call on its own thread, as a direct recv(2) or write(2) would, and
+ * that attempt racing a close on another thread is the caller's race, as
+ * recv(2) racing close(2) is. Thread: any.
  * Errors: -EINVAL e NULL; -EBADF fd < 0; close(2)'s error (the descriptor is
  * closed anyway, as close(2) does).
  */

@@ -20,44 +20,29 @@
 #define KEY_BLOCK UINTPTR_MAX
 #define KEY_IO 0x5A1Fu
 
-static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
-static bool gate_open;
-static atomic_uint entered;
+static struct test_gate gate;
 static atomic_uint_fast64_t blocked_done;
 
 static void cb(void *ctx, int32_t status, uint32_t bytes, iocomp_overlapped *ov, uintptr_t key) {
     (void)ctx;
     if (key == KEY_BLOCK) {
-        atomic_fetch_add(&entered, 1);
-        pthread_mutex_lock(&gate_mu);
-        while (!gate_open)
-            pthread_cond_wait(&gate_cv, &gate_mu);
-        pthread_mutex_unlock(&gate_mu);
+        test_gate_wait(&gate, 200); /* off the CPU: the monitor sees it blocked */
         atomic_fetch_add(&blocked_done, 1);
         return;
     }
     test_io_fire(ov, status, bytes, key);
 }
 
-static void gate_set(bool open) {
-    pthread_mutex_lock(&gate_mu);
-    gate_open = open;
-    if (open)
-        pthread_cond_broadcast(&gate_cv);
-    pthread_mutex_unlock(&gate_mu);
-}
-
 static void grow_and_release(iocomp_engine *e) {
-    atomic_store(&entered, 0);
+    atomic_store(&gate.entered, 0);
     atomic_store(&blocked_done, 0);
-    gate_set(false);
+    atomic_store(&gate.open, 0);
     for (int i = 0; i < MAX; i++)
         CHECK_OK(iocomp_post(e, IOCOMP_DEFAULT_PORT, 0, 0, NULL, KEY_BLOCK));
-    CHECK_MSG(TEST_WAIT_UNTIL(atomic_load(&entered) == MAX, 3000),
+    CHECK_MSG(TEST_WAIT_UNTIL(atomic_load(&gate.entered) == MAX, 3000),
               "%u of %d blocking callbacks running after 3 s (threads_live %u)",
-              atomic_load(&entered), MAX, test_stats(e).threads_live);
-    gate_set(true);
+              (unsigned)atomic_load(&gate.entered), MAX, test_stats(e).threads_live);
+    test_gate_open(&gate);
     TEST_WAIT_COUNT(&blocked_done, MAX, 3000);
 }
 

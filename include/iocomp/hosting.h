@@ -113,7 +113,9 @@ IOCOMP_API iocomp_engine *iocomp_hosting_engine(iocomp_host_io_completion_manage
  * requests (CreateIoCompletionPort HOST_E_ABANDONED, posts and I/O
  * -ESHUTDOWN), the thread getters and setters still answer as documented.
  * A callback of it may use the pointer until the callback returns (the
- * shutdown waits for it).
+ * shutdown waits for it). A host thread that gets it during a shutdown must
+ * not use it: its methods would race the destroy, and the pointer dangles
+ * once the shutdown returns S_OK (see iocomp_hosting_shutdown() below).
  * Callbacks: the instance's OnComplete (SetCLRIoCompletionManager) runs on
  * its engine's worker threads.
  * Memory: the instance (wrapper and engine) is iocomp's: never pass it to

@@ -57,10 +57,11 @@
  *
  * Wake-ups, Dekker pairs (each side: store, full barrier, load):
  *     owner:  sleeping = RING|FUTEX ; fence ; k = kick ; read word, handoff,
- *             pending ; nothing? sleep (futex: FUTEX_WAIT(kick, k))
+ *             pending, wanted ; nothing? sleep (futex: FUTEX_WAIT(kick, k))
  *     host:   handoff += r (lock) ; fence ; read sleeping ; kick_owner()
  *     waker:  word = 0 (park.c)   ; fence ; read sleeping ; kick_owner()
- *     canceller: SQE prepared (lock) ; fence ; read sleeping ; kick_owner()
+ *     canceller: SQE prepared, or CANCEL_WANTED counted in `wanted` (lock) ;
+ *             fence ; read sleeping ; kick_owner()
  * Either the owner sees the change, or the other side sees it sleeping and
  * kick_owner() wakes it: RING: FUTEX_WAKE on the park word completes the
  * armed, already submitted FUTEX_WAIT (it completes whatever the word's
@@ -113,18 +114,25 @@
  *
  * Invariants
  *   U1 A request is in exactly one of: its slot's hand-off list, the ring
- *      (linked into the slot's in-flight list), or a packet. Both lists
- *      change only under the slot lock.
+ *      (linked into the slot's in-flight list), the hands of a thread that
+ *      took it out of either (a canceller, the monitor's rescue, a submit
+ *      that cancels itself) and pushes its completion right after the slot
+ *      lock, or a packet. Both lists change only under the slot lock.
  *   U2 inflight counts the in-flight list; a worker retires only when its
  *      slot has nothing in flight and nothing handed off (thread_retire), and
  *      then the slot is closed to host hand-offs until a thread starts on it
  *      (or the worker, staying after all, reopens it: thread_start).
- *   U4 r->ring is RING_NONE only between the submit and the hand-off or
- *      issue (both under a slot lock, moments apart), the slot index while
- *      issued, RING_DONE once reaped or taken out of a hand-off list by a
- *      canceller: so a cancel never waits on a request whose completion is
- *      already on its way.
- *   U3 A CQE is consumed (cq_advance) only after its completion was pushed.
+ *   U3 A CQE is consumed (cq_advance) only once its completion is pushed
+ *      (the owner's reap) or held by the reaper, who pushes it as soon as it
+ *      released the slot lock (the monitor's rescue, U1).
+ *   U4 r->ring is RING_NONE while the request is not issued: from the
+ *      submit through its time on a hand-off list (a host's, or the owner's
+ *      own when the kernel refused SQEs), the slot index while issued,
+ *      RING_DONE once reaped or taken out of a hand-off list by a canceller.
+ *      A cancel that reads RING_NONE searches the hand-off lists (it spins
+ *      only across the few instructions between a submit's claim and its
+ *      hand-off or issue); RING_DONE answers -ENOENT at once (the completion
+ *      is on its way).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -759,18 +767,15 @@ static bool cancel_locked(iocomp_engine *e, struct uslot *s, struct ioc_req *r) 
         r->cancelled = CANCEL_NEUTERED;
         return true;
     }
-    bool own = ioc_self_in(e) == s->w;
-    sqe = get_sqe(e, s, own);
-    if (!sqe && own) {
-        reap_locked(e, s, NULL, UINT_MAX, NULL);
-        submit_locked(e, s);
-        sqe = get_sqe(e, s, true);
-    }
+    sqe = get_sqe(e, s, ioc_self_in(e) == s->w);
     if (!sqe) {
         /* No SQE, or not ours to make room for: the owner prepares the
-         * ASYNC_CANCEL at its next poll (prep_wanted_locked), woken by the
-         * caller's poke. The cancel is asked all the same: 0, not -ENOENT
-         * for a request that is in flight. */
+         * ASYNC_CANCEL at its next poll (prep_wanted_locked, after that
+         * poll's reap if the kernel refused SQEs), woken by the caller's
+         * poke. The cancel is asked all the same: 0, not -ENOENT for a
+         * request that is in flight. Never a reap here: it could unlink
+         * and deliver r itself (or the next request of cancel_matching's
+         * walk) while the caller still treats it as linked. */
         r->cancelled = CANCEL_WANTED;
         ioc_store(&s->wanted, ioc_load(&s->wanted, IOC_RELAXED) + 1, IOC_RELAXED);
         return true;
@@ -973,7 +978,7 @@ static int u_park(struct ioc_worker *w, ioc_atomic(uint32_t) *word, uint64_t ns)
             ioc_fence_full(); /* the owner's half of the Dekker pairs */
             uint32_t k = ioc_load(&s->kick, IOC_ACQUIRE);
             if (ioc_load(word, IOC_ACQUIRE) == 1 && !ioc_load(&s->handoff, IOC_RELAXED) &&
-                !ioc_load(&s->pending, IOC_RELAXED)) {
+                !ioc_load(&s->pending, IOC_RELAXED) && !ioc_load(&s->wanted, IOC_RELAXED)) {
                 uint64_t left = 0;
                 if (deadline) {
                     uint64_t now = ioc_now_ns();
@@ -1009,7 +1014,7 @@ static int u_park(struct ioc_worker *w, ioc_atomic(uint32_t) *word, uint64_t ns)
         ioc_store(&s->sleeping, SLEEP_RING, IOC_SEQ_CST);
         ioc_fence_full();
         if (ioc_load(word, IOC_ACQUIRE) != 1 || ioc_load(&s->handoff, IOC_RELAXED) ||
-            ioc_load(&s->pending, IOC_RELAXED) || !armed) {
+            ioc_load(&s->pending, IOC_RELAXED) || ioc_load(&s->wanted, IOC_RELAXED) || !armed) {
             ioc_store(&s->sleeping, SLEEP_NONE, IOC_RELAXED);
             if (ioc_load(word, IOC_ACQUIRE) != 1) return 1;
             if (!armed) sched_yield(); /* no SQE for the futex wait yet: the CQ must drain */

@@ -84,7 +84,8 @@ static void stack_remove(struct ioc_park *pk, struct ioc_worker *w) {
  * would go, and a worker that stays after all (a waker popped it between the
  * two looks) reopens its slot with thread_start(). It cannot be called under
  * the park lock: the backend takes its slot lock, and paths that hold a slot
- * lock reach the park lock (a rescue's inject calls ioc_notify). live and
+ * lock reach the park lock (uring's reaps into the inject queue under it,
+ * on a kernel that refuses SQEs, call ioc_notify). live and
  * min only change under scale_lock (or fall by ioc_should_retire's CAS, which
  * only makes a second look stricter), so the first look's "live > min" still
  * holds at the second unless live fell meanwhile. */
@@ -165,8 +166,37 @@ void ioc_wake_one(iocomp_engine *e) {
     ioc_monitor_poke(e);
 }
 
+/* Wakes every worker parked now: the stack is detached whole under the
+ * lock, then each is woken. Not "pop until nidle reads 0": woken workers
+ * that find nothing park again within microseconds, and with many of them
+ * the stack was hardly ever empty, so set_min/set_max looped and kept the
+ * pool cycling. A worker that parks after the detach is not woken; the
+ * callers' own protocols cover it (set_max: park.c re-reads max after
+ * pushing itself; set_min: it parks with the new min's timeout; stop: it
+ * re-checks `stopping`, and ioc_scale_stop_all keeps waking). */
 void ioc_wake_all(iocomp_engine *e) {
-    while (ioc_load(&e->park.nidle, IOC_SEQ_CST) != 0) ioc_wake_one(e);
+    struct ioc_park *pk = &e->park;
+    pthread_mutex_lock(&pk->lock);
+    struct ioc_worker *list = pk->top;
+    uint32_t n = 0;
+    for (struct ioc_worker *w = list; w; w = w->park_next) {
+        w->parked = false;
+        n++;
+    }
+    pk->top = NULL;
+    /* seq_cst: the monitor's Dekker pair, as in ioc_wake_one. */
+    if (n) ioc_fetch_sub(&pk->nidle, n, IOC_SEQ_CST);
+    pthread_mutex_unlock(&pk->lock);
+    while (list) {
+        struct ioc_worker *w = list;
+        list = w->park_next;
+        w->park_next = NULL; /* P3: the struct outlives any thread; ours until the word goes 0 */
+        ioc_store(&w->futex_word, 0, IOC_RELEASE); /* P2: pairs with the sleeper's acquire */
+        if (e->be->unpark) e->be->unpark(w);
+        else futex_wake(&w->futex_word);
+        ioc_fetch_add(&pk->wakeups, 1, IOC_RELAXED);
+    }
+    if (n) ioc_monitor_poke(e);
 }
 
 void ioc_notify(iocomp_engine *e) {

@@ -167,6 +167,11 @@ static pthread_mutex_t shutdown_lock = PTHREAD_MUTEX_INITIALIZER;
  * and the engine behind it are seen whole by a thread that did not create
  * them. */
 static ioc_atomic(iocomp_host_io_completion_manager *) default_mgr;
+/* The published instance's engine, stored and cleared with default_mgr
+ * (before it, and after it). Only compared, never dereferenced: shutdown's
+ * "from a callback of the instance?" test must not read a wrapper that a
+ * concurrent shutdown may have freed. Relaxed: a value, no publication. */
+static ioc_atomic(iocomp_engine *) default_eng;
 
 IOCOMP_API iocomp_host_io_completion_manager *iocomp_hosting_default(void) {
     /* Acquire: pairs with the release store of the creation below. The fast
@@ -186,6 +191,7 @@ IOCOMP_API iocomp_host_io_completion_manager *iocomp_hosting_default(void) {
                 iocomp_engine_destroy(e); /* no callback, no port yet: 0 */
                 m = NULL;
             } else {
+                ioc_store(&default_eng, e, IOC_RELAXED);
                 /* Release: publishes the wrapper and its engine; pairs with
                  * the acquire loads of both functions. */
                 ioc_store(&default_mgr, m, IOC_RELEASE);
@@ -197,16 +203,15 @@ IOCOMP_API iocomp_host_io_completion_manager *iocomp_hosting_default(void) {
 }
 
 IOCOMP_API HRESULT iocomp_hosting_shutdown(void) {
-    /* Acquire: pairs with the creation's release store (E(m) readable). A
-     * callback of the instance finds it here: its worker ran a packet posted
-     * to an engine obtained after the publication. */
-    iocomp_host_io_completion_manager *m = ioc_load(&default_mgr, IOC_ACQUIRE);
     /* From a callback of the instance: refused at once, before any lock, as
      * iocomp_engine_destroy() refuses it (-EDEADLK, the table's
      * HOST_E_INVALIDOPERATION: not from this thread), whether or not another
      * thread's shutdown is in progress (that one is waiting for this very
-     * callback). Nothing changes. */
-    if (m && ioc_self_in(E(m))) return HR(-EDEADLK);
+     * callback). Nothing changes. A pointer comparison only: the callback's
+     * own engine is alive while it runs, the wrapper may not be. */
+    iocomp_engine *de = ioc_load(&default_eng, IOC_RELAXED);
+    if (de && ioc_self_in(de)) return HR(-EDEADLK);
+    iocomp_host_io_completion_manager *m;
     pthread_mutex_lock(&shutdown_lock);
     /* Acquire: as above. Read again: a shutdown that held the lock before us
      * may have ended the instance (NULL), and a creation made a new one. */
@@ -218,6 +223,7 @@ IOCOMP_API HRESULT iocomp_hosting_shutdown(void) {
             /* Release: pairs with the acquire loads; nothing is published
              * with NULL, a creation that sees it builds its own instance. */
             ioc_store(&default_mgr, NULL, IOC_RELEASE);
+            ioc_store(&default_eng, NULL, IOC_RELAXED);
             iocomp_hosting_release(m);
         }
     }
