@@ -41,8 +41,8 @@
  * write a slot before c_head has passed it. The copies are ordered before
  * the CAS by a release fence (a load-store ordering: ck's own dequeue has
  * only a store-store fence there, enough on x86, not under the C11 model
- * nor on aarch64); every consumer path, the owner's pop included, goes
- * through this one function. The producer (ck's SP enqueue) writes a slot
+ * nor on aarch64); every consumer path goes through this function or its
+ * one-slot copy for the owner's pop (ioc_local_pop). The producer (ck's SP enqueue) writes a slot
  * only after it read a c_head past it, a control dependency that aarch64
  * and POWER honour for stores. A failed CAS means another
  * consumer took some of them: our copies are discarded and we retry from the
@@ -64,8 +64,8 @@
  *
  * TSan: ck_pr is invisible to ThreadSanitizer in the default build and the
  * slot copies are racy by design (a discarded copy may overlap a producer's
- * write), so tests/tsan.supp suppresses races inside ck_ring's own functions
- * and ioc_ring_take only. The hand-off of each packet is annotated instead:
+ * write), so tests/tsan.supp suppresses races inside ck_ring's own functions,
+ * ioc_ring_take and ioc_local_pop only. The hand-off of each packet is annotated instead:
  * the producer releases on the ring after its enqueue, the consumer acquires
  * on it after its take, so everything the poster wrote before posting (the
  * request's memory) happens-before the callback, and TSan checks that.
@@ -170,10 +170,24 @@ bool ioc_local_push(struct ioc_worker *w, const struct ioc_pkt *p) {
     return ck_ring_enqueue_spmc_pkt(&w->ring, w->ring_buf, (struct ioc_pkt *)p);
 }
 
-/* The owner's pop races thieves: the batch take with n = 1 (ioc_ring_take
- * has the load-store ordering ck's dequeue lacks, see there). */
+/* The owner's pop races thieves: ck's multi-consumer dequeue of one slot,
+ * with ioc_ring_take's load-store ordering of the copy before the CAS (a
+ * release fence, not ck's store-store fence; see there). */
 bool ioc_local_pop(struct ioc_worker *w, struct ioc_pkt *out) {
-    return ioc_ring_take(&w->ring, w->ring_buf, out, 1, 1) == 1;
+    struct ck_ring *r = &w->ring;
+    const unsigned mask = r->mask;
+    unsigned c = ck_pr_load_uint(&r->c_head);
+    for (;;) {
+        ck_pr_fence_load(); /* pairs with the producer's fence_store + p_tail store */
+        if (c == ck_pr_load_uint(&r->p_tail)) return false;
+        ck_pr_fence_load();
+        *out = w->ring_buf[c & mask];
+        ioc_fence(IOC_RELEASE); /* the copy before the CAS hands the slot back */
+        if (ck_pr_cas_uint_value(&r->c_head, c, c + 1, &c)) {
+            ioc_tsan_acquire(r); /* pairs with ioc_tsan_release in the pushes */
+            return true;
+        }
+    }
 }
 
 /* Packets in a ring now (a hint: it may change at once). The one place
