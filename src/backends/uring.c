@@ -7,7 +7,11 @@
  * until the engine dies, so a ring outlives the threads that run on its slot.
  * Everything that touches a ring's SQ or CQ holds the slot's lock, a
  * spinlock held only for short, non-blocking work (never across a callback
- * or a sleep). Who takes it:
+ * or a sleep; the one exception: when the kernel refuses SQEs until its CQ
+ * is drained (-EBUSY, CQ overflow), the submit and poll paths reap into the
+ * inject queue under it, which may take the inject mutex and allocate; the
+ * monitor's rescue, the common non-owner reap, delivers after unlocking).
+ * Who takes it:
  *   - the owner worker: to prepare an SQE when a callback submits (no system
  *     call: the SQE waits in the SQ), and in poll() when it runs out of
  *     queued work: submit everything prepared (one io_uring_enter for the
