@@ -1,8 +1,9 @@
 /*
  * hosting_methods: the 11 IHostIoCompletionManager methods and OnComplete
  * through the table of iocomp_hosting_create(), in normal use and with each
- * documented error as its exact HRESULT; the -errno -> HRESULT and status ->
- * Win32 tables.
+ * documented error as its exact HRESULT; the -errno -> HRESULT, status ->
+ * Win32 and status -> OnComplete HRESULT (S_OK, HOST_E_INTERRUPTED,
+ * HRESULT_FROM_WIN32, E_FAIL) tables.
  */
 #include "test.h"
 
@@ -87,6 +88,23 @@ int main(void) {
     CHECK(iocomp_win32_from_errno(-EIO) != 0);
     CHECK(iocomp_win32_from_errno(-4000) != 0);
     CHECK(iocomp_win32_from_errno(INT_MIN) != 0);
+    /* OnComplete's dwErrorCode: an HRESULT (S_OK, HOST_E_INTERRUPTED,
+     * HRESULT_FROM_WIN32 of the Win32 column, E_FAIL). */
+    CHECK_HR(iocomp_oncomplete_hresult_from_errno(0), S_OK);
+    CHECK_HR(iocomp_oncomplete_hresult_from_errno(5), S_OK);
+    CHECK_HR(iocomp_oncomplete_hresult_from_errno(-ECANCELED), HOST_E_INTERRUPTED);
+    CHECK_HR(HOST_E_INTERRUPTED, 0x80131021u);
+    CHECK_HR(iocomp_oncomplete_hresult_from_errno(-ECONNREFUSED), 0x800704C9u); /* 1225 */
+    CHECK_HR(iocomp_oncomplete_hresult_from_errno(-ECONNRESET), 0x80070040u);   /* 64 */
+    CHECK_HR(iocomp_oncomplete_hresult_from_errno(-EIO), 0x8007045Du);          /* 1117 */
+    CHECK_HR(iocomp_oncomplete_hresult_from_errno(-ESHUTDOWN), 0x800703E3u);    /* 995 */
+    CHECK_HR(iocomp_oncomplete_hresult_from_errno(-EINTR), 0x800704C7u);        /* 1223 */
+    CHECK_HR(iocomp_oncomplete_hresult_from_errno(-EBADF), HRESULT_FROM_WIN32(6));
+    CHECK_HR(iocomp_oncomplete_hresult_from_errno(-4000), E_FAIL);
+    CHECK_HR(iocomp_oncomplete_hresult_from_errno(INT_MIN), E_FAIL);
+    CHECK_HR(HRESULT_FROM_WIN32(0), S_OK);
+    CHECK_HR(HRESULT_FROM_WIN32(1225), 0x800704C9u);
+    CHECK_EQU(iocomp_hosting_undelivered(NULL), 0);
     /* The real HRESULT values (hosting.h constants are the ABI). */
     CHECK_HR(E_INVALIDARG, 0x80070057u);
     CHECK_HR(E_OUTOFMEMORY, 0x8007000Eu);
@@ -158,15 +176,18 @@ int main(void) {
     CHECK_EQ(rc, -ENOTCONN);
     CHECK_HR(iocomp_hresult_from_errno(rc), HOST_E_CLRNOTAVAILABLE);
 
-    /* ---- SetCLRIoCompletionManager + OnComplete with Win32 codes */
+    /* ---- SetCLRIoCompletionManager + OnComplete with HRESULTs (its page:
+     * dwErrorCode is "an HRESULT value") */
     static struct clr c;
     c.vt.OnComplete = on_complete;
     CHECK_HR(m->SetCLRIoCompletionManager(m, &c.vt), S_OK);
-    post_expect(e, &c, port, 0, 512, (void *)(uintptr_t)0x1000, 0);
-    post_expect(e, &c, port, -ECANCELED, 0, (void *)(uintptr_t)0x2000, 995);
-    post_expect(e, &c, port, -EIO, 7, NULL, iocomp_win32_from_errno(-EIO));
+    post_expect(e, &c, port, 0, 512, (void *)(uintptr_t)0x1000, (DWORD)S_OK);
+    post_expect(e, &c, port, -ECANCELED, 0, (void *)(uintptr_t)0x2000, (DWORD)HOST_E_INTERRUPTED);
+    post_expect(e, &c, port, -EIO, 7, NULL, 0x8007045Du); /* HRESULT_FROM_WIN32(ERROR_IO_DEVICE) */
+    post_expect(e, &c, port, -4000, 0, NULL, (DWORD)E_FAIL); /* unknown */
     post_expect(e, &c, NULL, 0, 1, (void *)(uintptr_t)0x3000, 0); /* default port */
-    CHECK_EQ(atomic_load(&c.calls), 4);
+    CHECK_EQ(atomic_load(&c.calls), 5);
+    CHECK_EQU(iocomp_hosting_undelivered(m), 0);
 
     /* ---- InitializeHostOverlapped */
     size_t osz = iocomp_overlapped_size(e);

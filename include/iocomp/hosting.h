@@ -7,7 +7,9 @@
  * OnComplete the runtime implements and iocomp calls. The layer is thin: each
  * method calls the C API of <iocomp.h> and maps its -errno result through
  * one table (src/core/status.def) to an HRESULT, and completion statuses to
- * Win32 error codes for OnComplete.
+ * the HRESULTs OnComplete takes (S_OK, HOST_E_INTERRUPTED,
+ * HRESULT_FROM_WIN32(code), E_FAIL: see OnComplete below). The C API keeps
+ * -errno throughout.
  *
  * Handles: a port HANDLE is the iocomp_port_t value cast to a pointer; a
  * bound HANDLE is the file descriptor cast to a pointer ((HANDLE)(intptr_t)fd).
@@ -42,13 +44,52 @@ typedef void *HANDLE;
 #define HOST_E_TIMEOUT ((HRESULT)0x80131024)
 #define HOST_E_NOT_OWNER ((HRESULT)0x80131025)
 #define HOST_E_ABANDONED ((HRESULT)0x80131026)
+#ifndef HRESULT_FROM_WIN32
+/* winerror.h: a Win32 code x in FACILITY_WIN32 (0x8007xxxx); 0 stays S_OK. */
+#define HRESULT_FROM_WIN32(x)                                                                     \
+    ((HRESULT)(x) <= 0 ? (HRESULT)(x) : (HRESULT)(((uint32_t)(x) & 0x0000FFFFu) | 0x80070000u))
+#endif
 
 /* ICLRIoCompletionManager, implemented by the runtime (or any host code). */
 typedef struct iocomp_clr_io_completion_manager iocomp_clr_io_completion_manager;
 struct iocomp_clr_io_completion_manager {
-    /* dwErrorCode is a Win32 error code (0 on success, 995
-     * ERROR_OPERATION_ABORTED for a cancelled request, ...). Called once per
-     * accepted request, on a worker thread. */
+    /* Called at most once per accepted request, on a worker thread of the
+     * engine (never on the submitting thread's stack unless that thread is
+     * a worker), with the request's overlapped and byte count.
+     *
+     * dwErrorCode is an HRESULT, as the OnComplete page says
+     * (iocomp_oncomplete_hresult_from_errno(), the one table):
+     *   S_OK                     the request succeeded (status >= 0);
+     *   HOST_E_INTERRUPTED       0x80131021, the call terminated before
+     *                            completion: a cancelled request (-ECANCELED:
+     *                            iocomp_cancel(), CancelIoEx, unbind, close);
+     *   HRESULT_FROM_WIN32(code) 0x80070000 | code, any other error of the
+     *                            table, code its Win32 column (e.g. a refused
+     *                            connect 0x800704C9 = ERROR_CONNECTION_REFUSED
+     *                            1225, ECONNRESET 0x80070040, EIO 0x8007045D);
+     *   E_FAIL                   0x80004005, a status the table does not know.
+     * Its low 16 bits (winerror.h's HRESULT_CODE) give the Win32 code back
+     * for the HRESULT_FROM_WIN32 ones (iocomp_win32_from_errno() too).
+     *
+     * The return value, as the page defines it:
+     *   S_OK (and any value not below): go on;
+     *   E_FAIL or HOST_E_CLRNOTAVAILABLE: the runtime is gone (unloaded or
+     *       in an unusable state). iocomp then calls no OnComplete of this
+     *       manager through this wrapper again: every later completion of
+     *       the engine is still consumed exactly once (ports drain, close
+     *       and destroy work as always) but only counted, in
+     *       iocomp_hosting_undelivered(); one line says so on stderr, once
+     *       each time an installed manager goes away (not per completion:
+     *       the first such result wins, racing ones say nothing). "Later"
+     *       means: starting after that result was returned; a completion
+     *       on another worker that had already read the manager before it
+     *       (it runs concurrently with the failing call) may still make its
+     *       one call, and gets no retry either way. A later
+     *       SetCLRIoCompletionManager() with a manager (the same one too)
+     *       delivers again from then on.
+     *   any other failure (HOST_E_TIMEOUT, HOST_E_NOT_OWNER,
+     *       HOST_E_ABANDONED, ...): that call failed; nothing is retried
+     *       (the completion was consumed), later ones are delivered. */
     HRESULT (*OnComplete)(iocomp_clr_io_completion_manager *self, DWORD dwErrorCode,
                           DWORD NumberOfBytesTransferred, void *pvOverlapped);
 };
@@ -71,7 +112,12 @@ struct iocomp_host_io_completion_manager {
     HRESULT (*GetAvailableThreads)(iocomp_host_io_completion_manager *self, DWORD *pdwAvailableIOCompletionThreads);
     HRESULT (*GetHostOverlappedSize)(iocomp_host_io_completion_manager *self, DWORD *pcbSize);
     /* Installs pManager->OnComplete as the completion callback; NULL removes
-     * it. The object must stay valid while completions may run. */
+     * it (later requests are refused, HOST_E_CLRNOTAVAILABLE; ones already
+     * queued still go to the last manager). The object must stay valid while
+     * completions may run. Installing a manager ends a "runtime gone" state
+     * (see OnComplete): it is called from then on; iocomp_hosting_undelivered()
+     * keeps its count. E_INVALIDARG pManager->OnComplete NULL;
+     * E_OUTOFMEMORY no memory. */
     HRESULT (*SetCLRIoCompletionManager)(iocomp_host_io_completion_manager *self,
                                          iocomp_clr_io_completion_manager *pManager);
     /* Runs the host's initialisation on the extension that follows the
@@ -88,8 +134,14 @@ struct iocomp_host_io_completion_manager {
 
 /*
  * Wraps an engine in the hosting interface. The engine stays the caller's;
- * the wrapper must be freed with iocomp_hosting_release() before it is
- * destroyed. Thread: any. Errors: -EINVAL, -ENOMEM.
+ * the wrapper must be freed with iocomp_hosting_release() (which leaves the
+ * engine alone). Thread: any. Errors: -EINVAL, -ENOMEM.
+ * Memory: the engine's completion callback, once SetCLRIoCompletionManager()
+ * installed a manager, reads the wrapper (its manager, its "runtime gone"
+ * state and its counter): release the wrapper only when no completion of it
+ * can run or be queued any more (every accepted request delivered and none
+ * accepted after, e.g. SetCLRIoCompletionManager(NULL) once drained), or
+ * after iocomp_engine_destroy() returned 0.
  */
 IOCOMP_API int iocomp_hosting_create(iocomp_engine *e, iocomp_host_io_completion_manager **out);
 IOCOMP_API void iocomp_hosting_release(iocomp_host_io_completion_manager *m);
@@ -153,6 +205,18 @@ IOCOMP_API HRESULT iocomp_hosting_shutdown(void);
  * completion status: the one mapping table, exposed for hosts. */
 IOCOMP_API HRESULT iocomp_hresult_from_errno(int err);
 IOCOMP_API DWORD iocomp_win32_from_errno(int err);
+/* OnComplete's dwErrorCode for a completion status (0 / -errno): S_OK;
+ * -ECANCELED HOST_E_INTERRUPTED; another errno of the table
+ * HRESULT_FROM_WIN32(iocomp_win32_from_errno(err)); else E_FAIL. Pure. */
+IOCOMP_API HRESULT iocomp_oncomplete_hresult_from_errno(int err);
+
+/*
+ * Completions this wrapper consumed but did not deliver because an OnComplete
+ * returned E_FAIL or HOST_E_CLRNOTAVAILABLE (the runtime is gone; see
+ * OnComplete), since iocomp_hosting_create(); 0 for m NULL. Thread: any,
+ * callbacks included; one atomic load (relaxed: a count, not a fence).
+ */
+IOCOMP_API uint64_t iocomp_hosting_undelivered(iocomp_host_io_completion_manager *m);
 
 #ifdef __cplusplus
 }

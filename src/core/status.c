@@ -1,7 +1,8 @@
 /*
  * status.c - error descriptions and the hosting mappings, all from the one
  * table in status.def. This is the only place where an errno value becomes
- * an HRESULT or a Win32 error code.
+ * an HRESULT (a method's result or OnComplete's dwErrorCode) or a Win32
+ * error code.
  */
 #include <errno.h>
 #include <limits.h>
@@ -46,4 +47,16 @@ IOCOMP_API DWORD iocomp_win32_from_errno(int err) {
     if (err >= 0) return 0; /* ERROR_SUCCESS */
     const struct ioc_status_row *r = find(err);
     return r ? r->win32 : 31u /* ERROR_GEN_FAILURE */;
+}
+
+/* OnComplete's dwErrorCode, "an HRESULT value" (ICLRIoCompletionManager::
+ * OnComplete): S_OK; HOST_E_INTERRUPTED for a cancelled request (the call
+ * terminated before completion); any other errno of the table as
+ * HRESULT_FROM_WIN32 of its Win32 column (nothing lost: the low 16 bits are
+ * that code); E_FAIL for a value the table does not know. */
+IOCOMP_API HRESULT iocomp_oncomplete_hresult_from_errno(int err) {
+    if (err >= 0) return S_OK;
+    if (err == -ECANCELED) return HOST_E_INTERRUPTED;
+    const struct ioc_status_row *r = find(err);
+    return r ? HRESULT_FROM_WIN32(r->win32) : E_FAIL;
 }

@@ -4,7 +4,11 @@
  * No logic of its own: every method converts its arguments (HANDLE <->
  * iocomp_port_t / fd, DWORD <-> uint32_t), calls one C function, and maps
  * the result with iocomp_hresult_from_errno() (status.def, the one table).
- * OnComplete statuses go through iocomp_win32_from_errno().
+ * OnComplete statuses go through iocomp_oncomplete_hresult_from_errno() (the
+ * same table: an HRESULT, as the OnComplete page says). Its one piece of
+ * state is OnComplete's own result: E_FAIL or HOST_E_CLRNOTAVAILABLE (the
+ * runtime is gone) stops the calls into that manager; later completions
+ * are consumed and counted (iocomp_hosting_undelivered()).
  *
  * The process's default instance is the only global state in iocomp (its
  * section at the end says how it is published and shut down).
@@ -12,6 +16,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <iocomp.h>
@@ -23,7 +28,20 @@
 struct host {
     iocomp_host_io_completion_manager vt; /* first: self pointers are &vt */
     iocomp_engine *e;
+    /* The installed ICLRIoCompletionManager, or GONE once one of its
+     * OnComplete calls said the runtime is gone (E_FAIL,
+     * HOST_E_CLRNOTAVAILABLE), or NULL before any. Stored by
+     * SetCLRIoCompletionManager (release), swapped to GONE by the first such
+     * call (a CAS from that very manager: one that a newer Set replaced is
+     * left alone); loaded by each completion (acquire). */
+    ioc_atomic(iocomp_clr_io_completion_manager *) clr;
+    /* Completions consumed while clr was GONE (or NULL). Relaxed: a count. */
+    ioc_atomic(uint64_t) undelivered;
 };
+
+/* The "runtime gone" marker: an address no manager can have. */
+static char gone_marker;
+#define GONE ((iocomp_clr_io_completion_manager *)(void *)&gone_marker)
 
 static inline iocomp_engine *E(iocomp_host_io_completion_manager *self) {
     return ((struct host *)(void *)self)->e;
@@ -70,17 +88,45 @@ static HRESULT m_get_ov_size(iocomp_host_io_completion_manager *self, DWORD *pcb
     return HR(r);
 }
 
-/* The OnComplete trampoline: ctx is the runtime's manager object. */
+/* The OnComplete trampoline: ctx is the wrapper (struct host). The status
+ * becomes an HRESULT through the one table; OnComplete's own result E_FAIL
+ * or HOST_E_CLRNOTAVAILABLE means the runtime is gone: no further call. */
 static void on_complete(void *ctx, int32_t status, uint32_t bytes, iocomp_overlapped *ov, uintptr_t key) {
     (void)key;
-    iocomp_clr_io_completion_manager *m = ctx;
-    m->OnComplete(m, iocomp_win32_from_errno(status), bytes, ov);
+    struct host *h = ctx;
+    /* Acquire: pairs with m_set_clr's release store (the manager's object). */
+    iocomp_clr_io_completion_manager *m = ioc_load(&h->clr, IOC_ACQUIRE);
+    if (!m || m == GONE) {
+        ioc_fetch_add(&h->undelivered, 1, IOC_RELAXED);
+        return;
+    }
+    HRESULT hr = m->OnComplete(m, (DWORD)iocomp_oncomplete_hresult_from_errno(status), bytes, ov);
+    if (hr != E_FAIL && hr != HOST_E_CLRNOTAVAILABLE) return;
+    /* Only the call that turns this very manager to GONE reports; a newer
+     * manager installed meanwhile stays. */
+    iocomp_clr_io_completion_manager *want = m;
+    if (ioc_cas(&h->clr, &want, GONE, IOC_RELAXED, IOC_RELAXED))
+        fprintf(stderr,
+                "iocomp: ICLRIoCompletionManager::OnComplete returned 0x%08x (the runtime is "
+                "gone): no further OnComplete calls for manager %p; later completions are "
+                "consumed and counted (iocomp_hosting_undelivered())\n",
+                (unsigned)hr, (void *)m);
 }
 
 static HRESULT m_set_clr(iocomp_host_io_completion_manager *self, iocomp_clr_io_completion_manager *pManager) {
     if (!self) return E_INVALIDARG;
     if (pManager && !pManager->OnComplete) return E_INVALIDARG;
-    return HR(iocomp_set_completion_manager(E(self), pManager ? on_complete : NULL, pManager));
+    struct host *h = (struct host *)(void *)self;
+    if (!pManager) /* the last manager keeps what is already queued */
+        return HR(iocomp_set_completion_manager(h->e, NULL, NULL));
+    /* Release: publishes the manager's object to on_complete's acquire load;
+     * before the engine's install, so that no request accepted once it is
+     * installed finds the old value. A failed install puts the old one back
+     * (unless a concurrent Set replaced ours meanwhile). */
+    iocomp_clr_io_completion_manager *old = ioc_xchg(&h->clr, pManager, IOC_ACQ_REL);
+    int r = iocomp_set_completion_manager(h->e, on_complete, h);
+    if (r < 0) ioc_cas(&h->clr, &pManager, old, IOC_RELEASE, IOC_RELAXED);
+    return HR(r);
 }
 
 static HRESULT m_init_ov(iocomp_host_io_completion_manager *self, void *pvOverlapped) {
@@ -125,11 +171,18 @@ IOCOMP_API int iocomp_hosting_create(iocomp_engine *e, iocomp_host_io_completion
     if (!h) return -ENOMEM;
     h->vt = vtable;
     h->e = e;
+    ioc_store(&h->clr, NULL, IOC_RELAXED); /* published with *out by the caller */
+    ioc_store(&h->undelivered, 0, IOC_RELAXED);
     *out = &h->vt;
     return 0;
 }
 
 IOCOMP_API void iocomp_hosting_release(iocomp_host_io_completion_manager *m) { free(m); }
+
+IOCOMP_API uint64_t iocomp_hosting_undelivered(iocomp_host_io_completion_manager *m) {
+    if (!m) return 0;
+    return ioc_load(&((struct host *)(void *)m)->undelivered, IOC_RELAXED);
+}
 
 IOCOMP_API iocomp_engine *iocomp_hosting_engine(iocomp_host_io_completion_manager *m) {
     return m ? E(m) : NULL;
