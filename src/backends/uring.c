@@ -99,12 +99,12 @@
  *     it into a NOP completing -ECANCELED (CANCEL_NEUTERED), so
  *     iocomp_close_fd() (cancel, unbind, close) never lets a prepared SQE
  *     reach the next file with that number;
- *   - a submit re-reads the binding after it linked or handed off the
- *     request, under the slot lock; if an unbind (close_fd, a rebind of
- *     the number) came in between, it cancels the request itself (its SQE
- *     becomes a NOP, or it leaves the hand-off list): the unbinder's cancel
- *     pass takes every slot lock after its binding write, so one of the
- *     two sees the other (binding_gone());
+ *   - a submit re-reads the binding under the slot lock, in the critical
+ *     section that links or hands off the request; if an unbind (close_fd,
+ *     a rebind of the number) came in between, it completes the request
+ *     -ECANCELED instead, never linked: the unbinder's cancel pass takes
+ *     every slot lock after its binding write, so one of the two sees the
+ *     other (binding_gone());
  *   - a callback's fsync holds a duplicate like a host request (it resolves
  *     its number in io-wq, long after the owner's submit);
  *   - a callback's request is issued at its worker's next poll (when its
@@ -334,8 +334,6 @@ static bool u_thread_retire(struct ioc_worker *w) {
 
 /* ---- submission (slot lock held) --------------------------------------------------- */
 static int submit_locked(iocomp_engine *e, struct uslot *s);
-static bool cancel_locked(iocomp_engine *e, struct uslot *s, struct ioc_req *r);
-static bool cancel_handoff_locked(struct uslot *s, struct ioc_req *r, struct ioc_req **out);
 static void handoff_cancelled(struct ioc_req *r);
 
 /* An SQE. If the SQ is full, may_submit (the owner, or the monitor's
@@ -642,15 +640,32 @@ static void u_unpark(struct ioc_worker *w) {
 }
 
 /* r's binding ended (unbind, close_fd, a port's close; or the number was
- * rebound) after the submit read it. Called with r linked or handed off
- * under the slot lock: an unbinder writes the binding, then its cancel pass
- * takes each slot lock (cancel_fd), so either that pass finds r, or this
- * look, after our lock acquisition, sees the new binding (audit, suspected:
+ * rebound) after the submit read it. Called under the slot lock, in the
+ * critical section that then links or hands off r: an unbinder writes the
+ * binding, then its cancel pass takes each slot lock (cancel_fd), so
+ * either that pass comes later and finds r, or this look, after our lock
+ * acquisition, sees the new binding and r is never linked (audit, suspected:
  * a submit that read the binding before an unbind and linked after its
  * cancel pass was neither refused nor cancelled, and on io_uring its SQE
  * could name the number's next file). */
 static inline bool binding_gone(iocomp_engine *e, const struct ioc_req *r) {
     return r->op != IOC_OP_TIMER && r->fd >= 0 && ioc_bind_gen(e, r->fd) != r->fd_gen;
+}
+
+/* Appends r to s's hand-off list (lock held). */
+static void handoff_append_locked(struct uslot *s, struct ioc_req *r) {
+    r->next = NULL;
+    if (s->handoff_tail) s->handoff_tail->next = r;
+    else ioc_store(&s->handoff, r, IOC_RELAXED);
+    s->handoff_tail = r;
+}
+
+/* binding_gone() said so, before r was linked anywhere (slot lock released):
+ * accepted, and completed -ECANCELED at once. */
+static int submit_cancelled(iocomp_engine *e, struct ioc_req *r) {
+    handoff_cancelled(r); /* the duplicate goes, r->ring = RING_DONE */
+    while (ioc_complete_inject(e, r, -ECANCELED) != 0) sched_yield();
+    return 0;
 }
 
 static int u_submit(iocomp_engine *e, struct ioc_worker *self, struct ioc_req *r) {
@@ -665,6 +680,10 @@ static int u_submit(iocomp_engine *e, struct ioc_worker *self, struct ioc_req *r
             r->hfd = d;
         }
         slot_lock(s);
+        if (ioc_unlikely(binding_gone(e, r))) { /* same critical section as the link below */
+            slot_unlock(s);
+            return submit_cancelled(e, r);
+        }
         int rc = issue_locked(e, s, r);
         if (ioc_unlikely(rc == -EBUSY)) {
             /* The kernel holds completions we have not reaped: move them to
@@ -673,29 +692,15 @@ static int u_submit(iocomp_engine *e, struct ioc_worker *self, struct ioc_req *r
             submit_locked(e, s);
             rc = issue_locked(e, s, r);
         }
-        bool gone = false;
         if (ioc_unlikely(rc == -EBUSY)) {
             /* The kernel still refuses SQEs: queue it on our own hand-off
              * list, which our next poll (or the monitor's rescue) issues.
              * Accepted: -EBUSY is the API's "this overlapped is in flight",
              * not a congested ring's. */
-            gone = binding_gone(e, r);
-            if (!gone) {
-                r->next = NULL;
-                if (s->handoff_tail) s->handoff_tail->next = r;
-                else ioc_store(&s->handoff, r, IOC_RELAXED);
-                s->handoff_tail = r;
-            }
+            handoff_append_locked(s, r);
             rc = 0;
-        } else if (rc == 0 && ioc_unlikely(binding_gone(e, r))) {
-            cancel_locked(e, s, r); /* its SQE is not submitted yet: it becomes a NOP */
         }
         slot_unlock(s);
-        if (ioc_unlikely(gone)) {
-            handoff_cancelled(r);
-            while (ioc_complete_inject(e, r, -ECANCELED) != 0) sched_yield();
-        }
-        if (rc < 0) drop_hfd(r);
         return rc;
     }
     r->hfd = -1;
@@ -722,17 +727,12 @@ static int u_submit(iocomp_engine *e, struct ioc_worker *self, struct ioc_req *r
                 slot_unlock(s);
                 continue;
             }
-            r->next = NULL;
-            if (s->handoff_tail) s->handoff_tail->next = r;
-            else ioc_store(&s->handoff, r, IOC_RELAXED);
-            s->handoff_tail = r;
-            struct ioc_req *got = NULL;
-            bool gone = binding_gone(e, r) && cancel_handoff_locked(s, r, &got);
-            slot_unlock(s);
-            if (ioc_unlikely(gone)) { /* accepted, and cancelled at once */
-                while (ioc_complete_inject(e, r, -ECANCELED) != 0) sched_yield();
-                return 0;
+            if (ioc_unlikely(binding_gone(e, r))) { /* same critical section as the hand-off */
+                slot_unlock(s);
+                return submit_cancelled(e, r);
             }
+            handoff_append_locked(s, r);
+            slot_unlock(s);
             /* The host's half of the hand-off Dekker pair (see the theory). */
             ioc_fence_full();
             kick_owner(s);
