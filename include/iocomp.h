@@ -519,8 +519,12 @@ IOCOMP_API int iocomp_timer(iocomp_engine *e, iocomp_port_t port, uintptr_t key,
  * already on its way (a first cancel, iocomp_cancel_fd(), iocomp_unbind()
  * or a port close took it out before the kernel saw it: a second cancel
  * then returns -ENOENT at once; epoll: a worker has started its blocking
- * system call, which ends with its own result). Errors: -EINVAL e or ov
- * NULL or not of e.
+ * system call, which ends with its own result). A cancel that runs while
+ * another thread's submit on ov has not returned yet either asks (io_uring
+ * waits the few instructions until the request is issued: 0) or answers
+ * -ENOENT (epoll, before the request waits on its descriptor); it never
+ * answers 0 without the request then completing -ECANCELED or with its own
+ * result. Errors: -EINVAL e or ov NULL or not of e.
  */
 IOCOMP_API int iocomp_cancel(iocomp_engine *e, iocomp_overlapped *ov);
 /*

@@ -214,6 +214,9 @@ static int ov_alloc(iocomp_engine *e, size_t ext, iocomp_overlapped **out) {
     o->engine = e;
     o->size = size;
     ioc_store(&o->state, REQ_IDLE, IOC_RELAXED); /* published with the pointer */
+    /* Not issued anywhere: what a cancel reads between a first submit's
+     * claim and its own store of it (request.h, `ring`). */
+    ioc_store(&o->ring, IOC_RING_NONE, IOC_RELAXED);
     int r = run_init(e, ov, ext);
     if (r < 0) {
         o->magic = OV_MAGIC_FREED;
@@ -255,6 +258,7 @@ IOCOMP_API int iocomp_overlapped_init(iocomp_engine *e, iocomp_overlapped *ov) {
     o->magic = OV_MAGIC;
     o->flags = OVF_EMBEDDED;
     o->engine = e;
+    ioc_store(&o->ring, IOC_RING_NONE, IOC_RELAXED); /* as in ov_alloc: zero would name ring 0 */
     int r = run_init(e, ov, ext);
     if (r < 0) o->magic = 0;
     ext_end(e, counted, r == 0);

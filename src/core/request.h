@@ -16,7 +16,11 @@
  *   ring, link    the backend's, while the request is in flight (io_uring:
  *                 the ring it went to and its place in that ring's in-flight
  *                 list, both under the ring's lock; epoll: the descriptor's
- *                 waiter list, under the descriptor's lock).
+ *                 waiter list, under the descriptor's lock). `ring` is read
+ *                 by cancellers at any time, so it never holds a stale slot
+ *                 number: IOC_RING_NONE from allocation / init on, reset by
+ *                 every submit, and a backend leaves it at a value that is
+ *                 no ring when the request completes (uring: RING_DONE).
  *   result        the inline result (IOCOMP_INLINE), or the status a deferred
  *                 request produced.
  */
