@@ -571,6 +571,17 @@ IOCOMP_API int iocomp_close_fd(iocomp_engine *e, int fd);
 /* The backend the engine runs: "uring" or "epoll" ("none" for e NULL).
  * Thread: any. The string is static. */
 IOCOMP_API const char *iocomp_backend_name(iocomp_engine *e);
+/* The optional backend features the engine uses, space-separated in this
+ * order: io_uring's "futex_wait" (IORING_OP_FUTEX_WAIT, Linux 6.7: a worker
+ * with I/O in flight parks inside its ring on its park word; without it the
+ * ring wait is ended by a poll on an eventfd), "submit_all"
+ * (IORING_SETUP_SUBMIT_ALL, 5.18), "coop_taskrun" (COOP_TASKRUN and
+ * TASKRUN_FLAG, 5.19: completions do not interrupt a running worker),
+ * "cqsize" (IORING_SETUP_CQSIZE). "" at the minimum io_uring level (Linux
+ * 5.15 has all that needs), on epoll, and for e NULL.
+ * docs/ARCHITECTURE.md, "io_uring feature levels", says what each adds.
+ * Thread: any. The string lives as long as e. */
+IOCOMP_API const char *iocomp_backend_features(iocomp_engine *e);
 
 /*
  * Statistics (see iocomp_stats). Thread: any; lock-free.

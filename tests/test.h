@@ -537,6 +537,12 @@ static inline iocomp_engine *test_io_engine(iocomp_config *cfg) {
     const char *have = iocomp_backend_name(e);
     CHECK_MSG(want == NULL || strcmp(want, have) == 0, "engine runs backend '%s', not '%s'", have,
               want);
+    /* The .uring-min registration: the minimum io_uring level, or nothing. */
+    const char *level = getenv("IOCOMP_URING_FEATURES");
+    if (level && strcmp(level, "min") == 0 && strcmp(have, "uring") == 0)
+        CHECK_MSG(strcmp(iocomp_backend_features(e), "") == 0,
+                  "IOCOMP_URING_FEATURES=min, but the engine uses '%s' (a build without the seam?)",
+                  iocomp_backend_features(e));
     test_io_warm_up(e, cfg->on_complete, cfg->on_complete_ctx);
     return e;
 }

@@ -29,7 +29,9 @@
 #      ELASTIC_REPS times, and iocomp-ovalloc (overlapped alloc+free vs
 #      jemalloc) with REPS repetitions
 #   6. prints the kit's summary table (summarize.sh) and a table of the
-#      same-run ratios that the brief's performance targets are stated in
+#      same-run ratios that the brief's performance targets are stated in,
+#      headed by the machine: CPU model, kernel, the kit's W0 physics (run
+#      after step 3), and tools/iocomp-info (backend, io_uring features)
 #
 # Everything printed is also in build-release/bench.log (the kit's part alone
 # in build-release/bench-kit*.log, one per invocation, what summarize.sh reads).
@@ -93,7 +95,7 @@ build_iocomp() {
     cmake --build "$BUILD_DIR" -j "$JOBS"
     local b
     for b in iocomp-post iocomp-sched iocomp-fib iocomp-wake iocomp-elastic iocomp-ovalloc iocomp-nop \
-        iocomp-fileread ../tools/iocomp-echo; do
+        iocomp-fileread ../tools/iocomp-echo ../tools/iocomp-info; do
         [ -x "$BENCH_BIN/$b" ] || { echo "not built: $BENCH_BIN/$b" >&2; return 1; }
     done
 }
@@ -127,6 +129,35 @@ wait_quiet() {
 }
 
 # --- 4.-5. measurements -------------------------------------------------------------------
+# --- the machine: what every figure below depends on ---------------------------------------
+# CPU model, kernel, what iocomp runs here (tools/iocomp-info: backend and its
+# optional features), and the kit's W0 physics (a cache line between two
+# threads, a futex wake-up, a bare system call), so a table from a near
+# machine (line ~75 ns, syscall ~150 ns) is never read as one from a far one.
+MACHINE=""
+machine_header() {
+    local cpu kern info w0=""
+    cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+    kern=$(uname -r)
+    info=$("$TOOLS_BIN/iocomp-info" 2>&1 | tr '\n' ';' | sed 's/;$//; s/;/; /g')
+    say "machine"
+    echo "# cpu: ${cpu:-unknown} ($(nproc) CPUs), kernel $kern"
+    echo "# iocomp-info: $info"
+    if [ "${SKIP_KIT:-0}" != 1 ] && [ -x "$BUILD_DIR/peers/run.sh" ]; then
+        "$BUILD_DIR/peers/run.sh" physics > "$BUILD_DIR/bench-physics.log" 2>&1 || true
+        w0=$(awk '/^RESULT/ { w = ""; n = ""; for (i = 1; i <= NF; i++) { split($i, kv, "=");
+                if (kv[1] == "workload") w = kv[2]; if (kv[1] == "ns_per_op") n = kv[2] }
+                if (w == "physics-line") printf "line %.0f ns, ", n
+                if (w == "physics-futex") printf "futex wake %.1f us, ", n / 1000
+                if (w == "physics-syscall") printf "syscall %.0f ns, ", n
+                if (w == "physics-yield") printf "yield %.0f ns, ", n }' "$BUILD_DIR/bench-physics.log" | sed 's/, $//')
+        echo "# W0 physics (kit, medians of 3): ${w0:-not measured (see $BUILD_DIR/bench-physics.log)}"
+    else
+        echo "# W0 physics: no peer kit, not measured"
+    fi
+    MACHINE="${cpu:-unknown CPU}, kernel $kern; ${w0:-W0 not measured}; $info"
+}
+
 run_kit() {
     local kit=$BUILD_DIR/peers/run.sh
     local echo_cmd="$TOOLS_BIN/iocomp-echo --port {PORT} --threads $ECHO_THREADS"
@@ -322,8 +353,9 @@ main() {
     if [ "${SKIP_KIT:-0}" != 1 ]; then
         say "peer kit from $PEERS_DIR"
         copy_peers
-        run_kit
     fi
+    machine_header
+    if [ "${SKIP_KIT:-0}" != 1 ]; then run_kit; fi
     run_own
     local f
     for f in $KITLOGS; do
@@ -332,6 +364,8 @@ main() {
         "$BUILD_DIR/peers/summarize.sh" "$f"
     done
     say "targets (same-run ratios)"
+    echo "Machine: $MACHINE"
+    echo
     # shellcheck disable=SC2086  # KITLOGS is a list of paths without spaces
     ratios "$LOG.part" $KITLOGS
     echo

@@ -3,6 +3,7 @@
  *
  *   iocomp-echo [--port N] [--threads T] [--backend uring|epoll]
  *               [--addr A] [--accepts K] [--skip-on-success] [--stats] [--spin-ns NS]
+ *               [--verbose]
  *   iocomp-echo PORT                 (the kit's form: W3_EXTRA_SERVER='name:iocomp-echo {PORT} ...')
  *
  * It listens on 127.0.0.1:N (--addr to change) and echoes whatever each
@@ -10,6 +11,9 @@
  * request in flight completes with -ECANCELED, every connection is closed) and
  * exits 0. It prints nothing on stdout (the kit's client produces the figures);
  * --stats prints the engine's counters on stderr at exit.
+ * --verbose adds to the start-up line (stderr) the backend's optional
+ * features in use (iocomp_backend_features: "futex_wait submit_all ...",
+ * "(minimum level)" when none).
  * --spin-ns sets iocomp_config.spin_ns (how long an idle worker searches
  * before it parks; 4294967295: never spin; default: the engine default).
  *
@@ -174,7 +178,7 @@ static void on_complete(void *ctx, int32_t status, uint32_t bytes, iocomp_overla
 static void usage(void) {
     fprintf(stderr,
             "usage: iocomp-echo [--port N] [--threads T] [--backend uring|epoll] [--addr 127.0.0.1]\n"
-            "                   [--accepts K] [--skip-on-success] [--stats] [--spin-ns NS]\n"
+            "                   [--accepts K] [--skip-on-success] [--stats] [--spin-ns NS] [--verbose]\n"
             "       iocomp-echo PORT\n");
     exit(2);
 }
@@ -193,17 +197,17 @@ static unsigned long num(const char *s, const char *what, unsigned long lo, unsi
 int main(int argc, char **argv) {
     unsigned long port = 0, threads = 2, accepts = 4;
     const char *backend = NULL, *addr = "127.0.0.1";
-    int stats = 0;
+    int stats = 0, verbose = 0;
     unsigned long spin_ns = 0;
     static const struct option opts[] = {
         {"port", required_argument, NULL, 'p'},    {"threads", required_argument, NULL, 't'},
         {"backend", required_argument, NULL, 'b'}, {"addr", required_argument, NULL, 'a'},
         {"accepts", required_argument, NULL, 'k'}, {"skip-on-success", no_argument, NULL, 's'},
         {"stats", no_argument, NULL, 'S'},         {"help", no_argument, NULL, 'h'},
-        {"spin-ns", required_argument, NULL, 'n'},
+        {"spin-ns", required_argument, NULL, 'n'}, {"verbose", no_argument, NULL, 'v'},
         {NULL, 0, NULL, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "p:t:b:a:k:n:sSh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "p:t:b:a:k:n:sSvh", opts, NULL)) != -1) {
         switch (c) {
         case 'p': port = num(optarg, "--port", 1, 65535); break;
         case 't': threads = num(optarg, "--threads", 1, IOCOMP_THREADS_LIMIT); break;
@@ -212,6 +216,7 @@ int main(int argc, char **argv) {
         case 'k': accepts = num(optarg, "--accepts", 1, 1024); break;
         case 's': g_skip = 1; break;
         case 'S': stats = 1; break;
+        case 'v': verbose = 1; break;
         case 'n': spin_ns = num(optarg, "--spin-ns", 1, UINT32_MAX); break;
         default: usage();
         }
@@ -276,8 +281,11 @@ int main(int argc, char **argv) {
             return 1;
         }
     }
-    fprintf(stderr, "iocomp-echo: %s:%lu, %lu worker(s), backend %s%s\n", addr, port, threads,
-            iocomp_backend_name(g_e), g_skip ? ", skip-on-success" : "");
+    const char *feat = iocomp_backend_features(g_e);
+    fprintf(stderr, "iocomp-echo: %s:%lu, %lu worker(s), backend %s%s%s%s%s\n", addr, port, threads,
+            iocomp_backend_name(g_e), verbose ? " (features: " : "",
+            verbose ? (*feat ? feat : strcmp(iocomp_backend_name(g_e), "uring") == 0 ? "minimum level" : "none") : "",
+            verbose ? ")" : "", g_skip ? ", skip-on-success" : "");
 
     int sig = 0;
     while (sigwait(&stop, &sig) != 0) {}

@@ -89,12 +89,17 @@ struct ioc_backend_ops {
     void (*rescue)(iocomp_engine *e, struct ioc_worker *w);
     /* Stats the backend keeps (io_sq_full, io_cq_*...). May be NULL. */
     void (*stats)(iocomp_engine *e, iocomp_stats *out);
+    /* The optional features in use, space-separated (iocomp_backend_features):
+     * a string that lives as long as the engine. NULL: none. */
+    const char *(*features)(iocomp_engine *e);
 };
 
 extern const struct ioc_backend_ops ioc_backend_uring;
 extern const struct ioc_backend_ops ioc_backend_epoll;
-/* Probes io_uring (setup, the opcodes iocomp uses, NODROP, FUTEX_WAIT).
- * 0 if it can run, else -errno (-ENOSYS, -EPERM, -EOPNOTSUPP...). */
+/* Probes io_uring once per process: setup, NODROP, EXT_ARG and the opcodes
+ * iocomp uses (what Linux 5.15 has); the optional features are probed then
+ * too (uring.c). 0 if it can run, else -errno (-ENOSYS, -EPERM,
+ * -EOPNOTSUPP...). Thread: any. */
 int ioc_uring_probe(void);
 
 /* ---- core services for backends (core/io.c) ------------------------------- */

@@ -43,6 +43,17 @@
  * single-issuer discipline holds without IORING_SETUP_SINGLE_ISSUER, which
  * would tie the ring to one task and forbid the monitor's rescue.
  *
+ * Feature levels: the backend runs on what Linux 5.15 has (NODROP, EXT_ARG,
+ * the opcode probe, the opcodes of iocomp.h, ASYNC_CANCEL: ioc_uring_probe).
+ * Each optional feature (UF_*) is probed on its own, once per process, and
+ * has a path for when it is missing, named where it is used: FUTEX_WAIT
+ * (the park, below), SUBMIT_ALL (submit_locked), COOP_TASKRUN and
+ * TASKRUN_FLAG, CQSIZE (u_slot_init). Not used, by design: DEFER_TASKRUN
+ * and SINGLE_ISSUER (they tie a ring to one task: no rescue), ring-fd
+ * registration (per task: the monitor and the owner share the ring),
+ * multishot accept (no such call in iocomp.h). Test builds can turn
+ * features off (IOCOMP_URING_FEATURES, features_for).
+ *
  * Parking: a worker with nothing to do sleeps in io_uring_enter(GETEVENTS)
  * on its own ring, with an IORING_OP_FUTEX_WAIT on its park word armed in
  * the same ring. park.c's waker stores 0 and calls FUTEX_WAKE as before,
@@ -51,6 +62,22 @@
  * The futex wait stays armed across wake-ups by I/O (a stale one is
  * harmless: it waits on the same word, and a FUTEX_WAKE for this worker
  * then completes it).
+ *
+ * Without IORING_OP_FUTEX_WAIT (before Linux 6.7, UF_FUTEX_WAIT off) the
+ * armed entry is an IORING_OP_POLL_ADD(POLLIN) on the slot's own eventfd,
+ * and kick_owner() writes 1 to the eventfd where it would FUTEX_WAKE the
+ * word: the write completes the poll, whose CQE ends the ring wait. Its
+ * CQE leaves the eventfd readable, so the owner reads it empty before it
+ * arms the next one (u_park, outside the lock: efd_dirty). The argument is
+ * the futex one: the entry is submitted before the owner stores
+ * sleeping = RING; a kicker that reads RING writes after that, so the
+ * armed poll sees the write (or the write landed before the owner's
+ * check, which then sees the change itself); the drain happens before the
+ * arm, so it can only eat a write meant for an earlier sleep. A stale
+ * write (a kicker that read RING for a sleep that already ended) ends a
+ * later sleep early: a spurious wake-up, never a lost one. Cost: the
+ * owner's drain, one read(2) per wake-up by a kick (measured in
+ * docs/ARCHITECTURE.md, "io_uring feature levels").
  *
  * With nothing in flight the owner sleeps in futex(2) instead, on its
  * slot's kick word, not on the park word: a hand-off does not change the
@@ -69,7 +96,7 @@
  * Either the owner sees the change, or the other side sees it sleeping and
  * kick_owner() wakes it: RING: FUTEX_WAKE on the park word completes the
  * armed, already submitted FUTEX_WAIT (it completes whatever the word's
- * value); FUTEX: kick += 1 (release) then FUTEX_WAKE on kick: a wait not
+ * value), or the eventfd write completes the armed POLL_ADD; FUTEX: kick += 1 (release) then FUTEX_WAKE on kick: a wait not
  * yet entered compares k and returns at once. The increment is ordered
  * after the change by the fence, and the owner reads kick before it looks.
  *
@@ -114,7 +141,7 @@
  *
  * user_data: the request pointer (16-byte aligned), or a tag in the low bits
  * for the ring's own entries (TAG_CANCEL: an ASYNC_CANCEL's result,
- * ignored; TAG_FUTEX: the park word's futex wait).
+ * ignored; TAG_WAKE: the park's wake-up entry).
  *
  * Invariants
  *   U1 A request is in exactly one of: its slot's hand-off list, the ring
@@ -143,10 +170,12 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -165,11 +194,15 @@
 #define CANCEL_NEUTERED 2 /* r->cancelled: its unsubmitted SQE became a NOP */
 #define CANCEL_WANTED 3   /* r->cancelled: asked, but the SQ was full: the owner prepares it */
 #define RING_DONE 0xfffeu /* r->ring: issued here, then reaped (the core resets it per submit) */
+#define UF_FUTEX_WAIT 1u   /* IORING_OP_FUTEX_WAIT (6.7): the ring wait sleeps on the park word */
+#define UF_SUBMIT_ALL 2u   /* IORING_SETUP_SUBMIT_ALL (5.18): one enter submits past a failing SQE */
+#define UF_COOP_TASKRUN 4u /* IORING_SETUP_COOP_TASKRUN | TASKRUN_FLAG (5.19) */
+#define UF_CQSIZE 8u       /* IORING_SETUP_CQSIZE (5.5): a CQ of twice the SQ, asked for */
 #define SLEEP_NONE 0u
 #define SLEEP_FUTEX 1u /* in futex(2) on s->kick */
 #define SLEEP_RING 2u  /* in io_uring_enter, its FUTEX_WAIT armed on the park word */
 #define TAG_CANCEL 1u
-#define TAG_FUTEX 2u
+#define TAG_WAKE 2u /* the park's wake-up entry: FUTEX_WAIT on the park word, or POLL_ADD on the slot's eventfd */
 #define TAG_MASK 15u
 #define REAP_MAX 64u
 
@@ -177,7 +210,9 @@ struct uslot {
     ioc_atomic(uint32_t) lock; /* 0 free, 1 held */
     struct io_uring ring;
     bool has_ring;
-    bool futex_armed;                   /* under lock */
+    bool futex_armed;                   /* under lock: the TAG_WAKE entry is in the ring */
+    int efd;                            /* UF_FUTEX_WAIT missing: the ring wait's eventfd, else -1 */
+    ioc_atomic(uint32_t) efd_dirty;     /* its POLL_ADD fired: the owner drains it before re-arming */
     ioc_atomic(bool) open;              /* a thread runs here: hosts may hand off */
     ioc_atomic(uint32_t) pending;       /* SQEs prepared, not yet submitted (written under lock) */
     ioc_atomic(uint32_t) wanted;        /* linked requests CANCEL_WANTED (written under lock) */
@@ -192,6 +227,8 @@ struct uslot {
 
 struct ueng {
     unsigned entries;
+    unsigned feat;      /* UF_*: the optional features this engine uses */
+    char feat_str[64];  /* their names (iocomp_backend_features) */
     ioc_atomic(uint32_t) rr; /* host hand-off round robin */
     ioc_atomic(uint64_t) sq_full, cq_overflow, dropped, rescued, eintr;
 };
@@ -211,25 +248,120 @@ static inline bool slot_trylock(struct uslot *s) { return ioc_xchg(&s->lock, 1, 
 static inline void slot_unlock(struct uslot *s) { ioc_store(&s->lock, 0, IOC_RELEASE); }
 
 /* ---- probe ------------------------------------------------------------------ */
-int ioc_uring_probe(void) {
+/* The minimum (Linux 5.15 has it all): IORING_FEAT_NODROP, IORING_FEAT_EXT_ARG
+ * (5.11), the opcode probe (5.6) and the opcodes below. Everything else is
+ * an optional feature (UF_*), probed on its own, each with a path for when
+ * it is missing (docs/ARCHITECTURE.md, "io_uring feature levels"). */
+static const struct {
+    unsigned bit;
+    const char *name;
+} uf_names[] = {
+    {UF_FUTEX_WAIT, "futex_wait"},
+    {UF_SUBMIT_ALL, "submit_all"},
+    {UF_COOP_TASKRUN, "coop_taskrun"},
+    {UF_CQSIZE, "cqsize"},
+};
+
+static bool setup_flags_work(unsigned flags) {
+    struct io_uring ring;
+    struct io_uring_params p;
+    memset(&p, 0, sizeof p);
+    p.flags = flags;
+    if (flags & IORING_SETUP_CQSIZE) p.cq_entries = 16;
+    if (io_uring_queue_init_params(4, &ring, &p) < 0) return false;
+    io_uring_queue_exit(&ring);
+    return true;
+}
+
+static pthread_mutex_t probe_lock = PTHREAD_MUTEX_INITIALIZER; /* guards the two below */
+static int probe_rc;
+static unsigned probe_feat;
+
+static void probe_once(void) {
     struct io_uring ring;
     struct io_uring_params p;
     memset(&p, 0, sizeof p);
     int r = io_uring_queue_init_params(4, &ring, &p);
-    if (r < 0) return r;
+    if (r < 0) {
+        probe_rc = r; /* -ENOSYS, -EPERM (seccomp, io_uring_disabled) ... */
+        return;
+    }
     int rc = 0;
     if (!(p.features & IORING_FEAT_NODROP) || !(p.features & IORING_FEAT_EXT_ARG)) rc = -EOPNOTSUPP;
     struct io_uring_probe *pr = rc ? NULL : io_uring_get_probe_ring(&ring);
     if (!rc && !pr) rc = -EOPNOTSUPP;
-    static const int ops[] = {IORING_OP_NOP,     IORING_OP_READ,    IORING_OP_WRITE,        IORING_OP_READV,
-                              IORING_OP_WRITEV,  IORING_OP_RECV,    IORING_OP_SEND,         IORING_OP_RECVMSG,
-                              IORING_OP_SENDMSG, IORING_OP_ACCEPT,  IORING_OP_CONNECT,      IORING_OP_POLL_ADD,
-                              IORING_OP_FSYNC,   IORING_OP_TIMEOUT, IORING_OP_ASYNC_CANCEL, IORING_OP_FUTEX_WAIT_NR};
+    static const int ops[] = {IORING_OP_NOP,     IORING_OP_READ,    IORING_OP_WRITE,     IORING_OP_READV,
+                              IORING_OP_WRITEV,  IORING_OP_RECV,    IORING_OP_SEND,      IORING_OP_RECVMSG,
+                              IORING_OP_SENDMSG, IORING_OP_ACCEPT,  IORING_OP_CONNECT,   IORING_OP_POLL_ADD,
+                              IORING_OP_FSYNC,   IORING_OP_TIMEOUT, IORING_OP_ASYNC_CANCEL};
     for (size_t i = 0; pr && i < sizeof ops / sizeof ops[0]; i++)
         if (!io_uring_opcode_supported(pr, ops[i])) rc = -EOPNOTSUPP;
+    unsigned f = 0;
+    if (pr && io_uring_opcode_supported(pr, IORING_OP_FUTEX_WAIT_NR)) f |= UF_FUTEX_WAIT;
     if (pr) io_uring_free_probe(pr);
     io_uring_queue_exit(&ring);
+    if (!rc) {
+        if (setup_flags_work(IORING_SETUP_SUBMIT_ALL)) f |= UF_SUBMIT_ALL;
+        if (setup_flags_work(IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG)) f |= UF_COOP_TASKRUN;
+        if (setup_flags_work(IORING_SETUP_CQSIZE)) f |= UF_CQSIZE;
+    }
+    probe_rc = rc;
+    probe_feat = f;
+}
+
+/* Once per process for an answer the kernel will not change (it works; it
+ * is missing, refused or too old), again next time for a passing one (out
+ * of descriptors, memory or locked-memory quota). */
+int ioc_uring_probe(void) {
+    static bool settled;
+    pthread_mutex_lock(&probe_lock);
+    if (!settled) {
+        probe_once();
+        settled = probe_rc == 0 || probe_rc == -ENOSYS || probe_rc == -EPERM || probe_rc == -EOPNOTSUPP ||
+                  probe_rc == -EINVAL;
+    }
+    int rc = probe_rc;
+    pthread_mutex_unlock(&probe_lock);
     return rc;
+}
+
+/* The optional features the kernel has, less those a test build's
+ * IOCOMP_URING_FEATURES turns off: "min" (all of them) or a comma-separated
+ * list of "-name" (tests/io_uring_features). -EINVAL for anything else. */
+static int features_for(unsigned *out) {
+    pthread_mutex_lock(&probe_lock);
+    unsigned f = probe_feat; /* ioc_io_init probed first */
+    pthread_mutex_unlock(&probe_lock);
+#if defined(IOCOMP_FAULT_INJECTION)
+    const char *env = getenv("IOCOMP_URING_FEATURES");
+    if (env && *env) {
+        if (strcmp(env, "min") == 0) {
+            f = 0;
+        } else {
+            const char *p = env;
+            while (*p) {
+                const char *end = strchr(p, ',');
+                size_t len = end ? (size_t)(end - p) : strlen(p);
+                bool known = false;
+                for (size_t i = 0; p[0] == '-' && i < sizeof uf_names / sizeof uf_names[0]; i++) {
+                    if (len - 1 == strlen(uf_names[i].name) && memcmp(p + 1, uf_names[i].name, len - 1) == 0) {
+                        f &= ~uf_names[i].bit;
+                        known = true;
+                    }
+                }
+                if (!known) {
+                    fprintf(stderr, "iocomp: IOCOMP_URING_FEATURES=%s: say min, or -name,... with a name of "
+                                    "futex_wait, submit_all, coop_taskrun, cqsize\n", env);
+                    return -EINVAL;
+                }
+                p += len;
+                if (*p == ',') p++;
+            }
+        }
+    }
+#endif
+    *out = f;
+    return 0;
 }
 
 /* ---- engine and slots --------------------------------------------------------- */
@@ -242,9 +374,21 @@ static int u_init(iocomp_engine *e, const iocomp_config *cfg) {
     unsigned p2 = 4;
     while (p2 < n) p2 <<= 1;
     u->entries = p2;
+    int rc = features_for(&u->feat);
+    if (rc < 0) {
+        free(u);
+        return rc;
+    }
+    size_t len = 0;
+    for (size_t i = 0; i < sizeof uf_names / sizeof uf_names[0]; i++)
+        if (u->feat & uf_names[i].bit)
+            len += (size_t)snprintf(u->feat_str + len, sizeof u->feat_str - len, "%s%s", len ? " " : "",
+                                    uf_names[i].name);
     e->be_state = u;
     return 0;
 }
+
+static const char *u_features(iocomp_engine *e) { return ueng_of(e)->feat_str; }
 
 static void u_fini(iocomp_engine *e) {
     free(e->be_state);
@@ -254,6 +398,7 @@ static void u_fini(iocomp_engine *e) {
 static int u_slot_init(struct ioc_worker *w) {
     struct uslot *s = calloc(1, sizeof *s);
     if (!s) return -ENOMEM;
+    struct ueng *u = ueng_of(w->e);
     struct io_uring_params p;
     memset(&p, 0, sizeof p);
     /* IORING_SETUP_COOP_TASKRUN | TASKRUN_FLAG, not DEFER_TASKRUN (nor
@@ -271,18 +416,29 @@ static int u_slot_init(struct ioc_worker *w) {
      * without COOP, measured: W3 echo 145 k msgs/s at 6.82 us of CPU a
      * message, against 157 k and 6.33 us with it (the interrupts cost 8%).
      * TASKRUN_FLAG tells poll() (IORING_SQ_TASKRUN) that task work waits
-     * for an io_uring_enter. A kernel that refuses the flags (before 5.19)
-     * gets a ring without them. */
-    p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
-    p.cq_entries = ueng_of(w->e)->entries * 2;
-    int r = io_uring_queue_init_params(ueng_of(w->e)->entries, &s->ring, &p);
-    if (r == -EINVAL) {
-        memset(&p, 0, sizeof p);
-        p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE;
-        p.cq_entries = ueng_of(w->e)->entries * 2;
-        r = io_uring_queue_init_params(ueng_of(w->e)->entries, &s->ring, &p);
+     * for an io_uring_enter. Without UF_COOP_TASKRUN (before 5.19) the
+     * ring has neither and the kernel interrupts the owner instead.
+     * Without UF_CQSIZE the kernel's default CQ is the same size (twice the
+     * SQ). Without UF_SUBMIT_ALL, submit_locked loops past a failed SQE. */
+    if (u->feat & UF_SUBMIT_ALL) p.flags |= IORING_SETUP_SUBMIT_ALL;
+    if (u->feat & UF_COOP_TASKRUN) p.flags |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+    if (u->feat & UF_CQSIZE) {
+        p.flags |= IORING_SETUP_CQSIZE;
+        p.cq_entries = u->entries * 2;
     }
+    s->efd = -1;
+    if (!(u->feat & UF_FUTEX_WAIT)) {
+        /* The ring wait's wake-up: a POLL_ADD on this eventfd (see "Parking"). */
+        s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (s->efd < 0) {
+            int err = -errno;
+            free(s);
+            return err;
+        }
+    }
+    int r = io_uring_queue_init_params(u->entries, &s->ring, &p);
     if (r < 0) {
+        if (s->efd >= 0) close(s->efd);
         free(s);
         return r;
     }
@@ -296,6 +452,7 @@ static void u_slot_fini(struct ioc_worker *w) {
     struct uslot *s = slot_of(w);
     if (!s) return;
     if (s->has_ring) io_uring_queue_exit(&s->ring);
+    if (s->efd >= 0) close(s->efd);
     free(s);
     w->be_slot = NULL;
 }
@@ -466,7 +623,14 @@ static int submit_locked(iocomp_engine *e, struct uslot *s) {
         int r = io_uring_submit(&s->ring);
         if (r >= 0) {
             /* SUBMIT_ALL: everything in the SQ was consumed. */
-            if (io_uring_sq_ready(&s->ring) == 0) ioc_store(&s->pending, 0, IOC_RELAXED);
+            if (io_uring_sq_ready(&s->ring) == 0) {
+                ioc_store(&s->pending, 0, IOC_RELAXED);
+                return r;
+            }
+            /* Without it the kernel stops after an SQE that fails to submit
+             * (its error CQE is posted; the rest stay in the SQ): go on with
+             * the rest, as SUBMIT_ALL would. */
+            if (r > 0 && !(ueng_of(e)->feat & UF_SUBMIT_ALL)) continue;
             return r;
         }
         if (r == -EINTR) {
@@ -479,6 +643,14 @@ static int submit_locked(iocomp_engine *e, struct uslot *s) {
         }
         return r; /* -EBUSY / -EAGAIN: the CQ must be drained first; pending stays */
     }
+}
+
+/* The park's TAG_WAKE entry completed (lock held): it is no longer armed;
+ * an eventfd one leaves a count the owner drains before arming it again
+ * (u_park), or the new POLL_ADD would complete at once. */
+static inline void wake_fired(struct uslot *s) {
+    s->futex_armed = false;
+    if (s->efd >= 0) ioc_store(&s->efd_dirty, 1, IOC_RELAXED); /* read by the owner; a late read only repeats a drain */
 }
 
 /* ---- reaping (slot lock held) -------------------------------------------------------- */
@@ -494,7 +666,7 @@ static unsigned reap_locked(iocomp_engine *e, struct uslot *s, struct ioc_worker
         uint64_t ud = cqe->user_data;
         int32_t res = cqe->res;
         if (ud & TAG_MASK) {
-            if ((ud & TAG_MASK) == TAG_FUTEX) s->futex_armed = false;
+            if ((ud & TAG_MASK) == TAG_WAKE) wake_fired(s);
             io_uring_cqe_seen(&s->ring, cqe);
             continue;
         }
@@ -554,7 +726,7 @@ static unsigned reap_held_locked(iocomp_engine *e, struct uslot *s, struct held 
         int32_t res = cqe->res;
         io_uring_cqe_seen(&s->ring, cqe);
         if (ud & TAG_MASK) {
-            if ((ud & TAG_MASK) == TAG_FUTEX) s->futex_armed = false;
+            if ((ud & TAG_MASK) == TAG_WAKE) wake_fired(s);
             continue;
         }
         struct ioc_req *r = (struct ioc_req *)(uintptr_t)ud;
@@ -621,7 +793,13 @@ static void wake_word(ioc_atomic(uint32_t) *word) {
 static void kick_owner(struct uslot *s) {
     uint32_t where = ioc_load(&s->sleeping, IOC_RELAXED);
     if (where == SLEEP_RING) {
-        wake_word(&s->w->futex_word);
+        if (s->efd >= 0) {
+            uint64_t one = 1;
+            ssize_t n = write(s->efd, &one, sizeof one); /* completes the armed POLL_ADD */
+            (void)n; /* EAGAIN only at a count of 2^64 - 2: it is readable already */
+        } else {
+            wake_word(&s->w->futex_word);
+        }
     } else if (where == SLEEP_FUTEX) {
         ioc_fetch_add(&s->kick, 1, IOC_RELEASE); /* pairs with the owner's acquire load of kick */
         syscall(SYS_futex, (uint32_t *)&s->kick, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
@@ -970,6 +1148,15 @@ static int u_park(struct ioc_worker *w, ioc_atomic(uint32_t) *word, uint64_t ns)
     iocomp_engine *e = w->e;
     uint64_t deadline = ns ? ioc_now_ns() + ns : 0;
     for (;;) {
+        if (s->efd >= 0 && ioc_load(&s->efd_dirty, IOC_RELAXED)) {
+            /* Before the lock (a system call): empty the eventfd its fired
+             * POLL_ADD left, so the next one waits for a new kick. A kick
+             * that lands after this read is one the new entry must see. */
+            ioc_store(&s->efd_dirty, 0, IOC_RELAXED);
+            uint64_t v;
+            ssize_t n = read(s->efd, &v, sizeof v);
+            (void)n; /* EAGAIN: nothing was left */
+        }
         slot_lock(s);
         if (ioc_load(&s->handoff, IOC_RELAXED)) take_handoff_locked(e, s);
         if (ioc_unlikely(ioc_load(&s->wanted, IOC_RELAXED))) prep_wanted_locked(e, s);
@@ -999,12 +1186,17 @@ static int u_park(struct ioc_worker *w, ioc_atomic(uint32_t) *word, uint64_t ns)
         }
         if (!s->futex_armed) {
             struct io_uring_sqe *sqe = get_sqe(e, s, true);
-            if (sqe) {
+            if (sqe && s->efd >= 0) {
+                io_uring_prep_poll_add(sqe, s->efd, POLLIN); /* drained above: fires at the next kick */
+                io_uring_sqe_set_data64(sqe, TAG_WAKE);
+                ioc_store(&s->pending, ioc_load(&s->pending, IOC_RELAXED) + 1, IOC_RELAXED);
+                s->futex_armed = true;
+            } else if (sqe) {
                 io_uring_prep_rw(IORING_OP_FUTEX_WAIT_NR, sqe, (int)(FUTEX2_SIZE_U32_ | FUTEX2_PRIVATE_),
                                  (void *)word, 0, 0);
                 sqe->addr2 = 1;                 /* wait while the word is 1 */
                 sqe->addr3 = 0xffffffffull;     /* FUTEX_BITSET_MATCH_ANY */
-                io_uring_sqe_set_data64(sqe, TAG_FUTEX);
+                io_uring_sqe_set_data64(sqe, TAG_WAKE);
                 ioc_store(&s->pending, ioc_load(&s->pending, IOC_RELAXED) + 1, IOC_RELAXED);
                 s->futex_armed = true;
             }
@@ -1093,4 +1285,5 @@ const struct ioc_backend_ops ioc_backend_uring = {
     .unpark = u_unpark,
     .rescue = u_rescue,
     .stats = u_stats,
+    .features = u_features,
 };

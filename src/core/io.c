@@ -483,6 +483,11 @@ IOCOMP_API int32_t iocomp_overlapped_result(const iocomp_overlapped *ov, uint32_
 
 IOCOMP_API const char *iocomp_backend_name(iocomp_engine *e) { return e && e->be ? e->be->name : "none"; }
 
+IOCOMP_API const char *iocomp_backend_features(iocomp_engine *e) {
+    if (!e || !e->be || !e->be->features) return "";
+    return e->be->features(e);
+}
+
 void ioc_io_stats(iocomp_engine *e, iocomp_stats *out) {
     out->io_submitted += ioc_load(&e->io_host_submitted, IOC_RELAXED);
     out->io_inline += ioc_load(&e->io_host_inline, IOC_RELAXED);
