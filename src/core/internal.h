@@ -126,6 +126,10 @@ struct ioc_worker {
     uint64_t probe_seq;
     uint64_t idle_since; /* ns when it last ran out of work (worker.c, adaptive spin) */
     uint64_t gap_avg;    /* moving average of idle gaps, ns */
+    /* Inject batching (worker.c, "Taking from the inject queue"). */
+    uint64_t inj_cost;   /* moving average of one inject take's duration, ns */
+    uint64_t inj_end;    /* ns when the last take that found packets ended */
+    bool inj_outran;     /* that take was small: we outran the producers */
     bool retiring; /* won the retire CAS (scale.c) */
     pthread_t thread;
     ioc_atomic(int32_t) tid;  /* kernel thread id, for reports */

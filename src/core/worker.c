@@ -14,7 +14,8 @@
  *   2. its own ring (FIFO);
  *   3. the inject queue: a batch of up to INJECT_BATCH packets with one CAS,
  *      the first run now, the rest moved into its own ring, where others may
- *      steal them;
+ *      steal them (after a short wait for the batch to form when the last
+ *      take was small and recent: "Taking from the inject queue" below);
  *   4. stealing: from a random victim, half of its ring (up to STEAL_MAX) with
  *      one CAS; or the victim's LIFO slot when the victim has stayed inside
  *      one callback across two of our passes (a stuck callback must not
@@ -175,16 +176,77 @@ static void keep_rest(struct ioc_worker *w, const struct ioc_pkt *buf, unsigned 
     if (n > 1) ioc_notify(w->e);
 }
 
-static bool take_inject(struct ioc_worker *w, struct ioc_pkt *out) {
+/*
+ * Taking from the inject queue, and letting a batch form first.
+ *
+ * A take costs the line transfers it causes, whatever it carries: the
+ * producer's p_tail and the slots it wrote come over, and our CAS takes
+ * c_head. Worse, a consumer that keeps re-reading the indices keeps pulling
+ * the producer's lines away, so each of the producer's next stores waits for
+ * its line to come back, and the inject lock's and ioc_notify's fences wait
+ * for those stores: a host thread posting as fast as it can then pays about
+ * one cross-CPU line transfer a packet (W0 physics-line: 75 ns on a near
+ * machine, 220-290 ns on a far one; measured, a worker taking 2.5 packets a
+ * batch held the poster to 3-5 M posts/s on the far machine).
+ *
+ * So a worker that has just outrun the producers (its last take, moments
+ * ago, was smaller than a half batch) waits before the next take, touching
+ * no shared line, for as long as one take has been costing it (its moving
+ * average, measured around the take: the machine's line cost, not a
+ * constant), then takes what accumulated meanwhile. The producer posts
+ * undisturbed at its local speed while we wait, so the next take carries
+ * many packets for the same few transfers. The wait never comes first: a
+ * packet that finds the worker looking (its last look found nothing, or the
+ * last take was long ago, or it was a full batch: a backlog) is taken at
+ * once, so an isolated post's latency does not change. It only ever delays
+ * a packet that arrived while the worker was still busy with the previous
+ * small batch, by at most one take's cost (clamped to [HOLD_MIN_NS,
+ * HOLD_MAX_NS] against a bad sample, such as a take preempted midway).
+ */
+#define HOLD_MIN_NS 50u
+#define HOLD_MAX_NS 4000u
+
+static void inject_hold(struct ioc_worker *w, uint64_t now) {
+    uint64_t h = w->inj_cost;
+    if (h < HOLD_MIN_NS) h = HOLD_MIN_NS;
+    if (h > HOLD_MAX_NS) h = HOLD_MAX_NS;
+    /* Recent: the last take ended within one hold of now (the callbacks of
+     * its batch were short); otherwise the producers had time to fill. */
+    if (now - w->inj_end > h) return;
+    uint64_t until = now + h;
+    /* When the workers alone fill the CPUs (live >= the concurrency target,
+     * the CPU count by default), a host thread that posts shares a CPU with
+     * one of them: give it the CPU, or there is nothing to wait for. */
+    if (ioc_load(&w->e->live, IOC_RELAXED) >= w->e->concurrency) sched_yield();
+    do {
+        for (int k = 0; k < 8; k++) ioc_cpu_relax();
+    } while (ioc_now_ns() < until);
+}
+
+/* may_hold: our own queues are empty (not the fairness look, which comes
+ * while local work waits). */
+static bool take_inject(struct ioc_worker *w, struct ioc_pkt *out, bool may_hold) {
     iocomp_engine *e = w->e;
     unsigned room = local_free(w) + 1;
     unsigned want = room < INJECT_BATCH ? room : INJECT_BATCH;
     uint32_t live = ioc_load(&e->live, IOC_RELAXED);
     struct ioc_pkt buf[INJECT_BATCH];
+    uint64_t t0 = ioc_now_ns();
+    if (may_hold && w->inj_outran) {
+        inject_hold(w, t0);
+        t0 = ioc_now_ns();
+    }
     /* Our share of what is pending (pending / live + 1, at most a batch),
      * computed from the one read of the indices the take makes. */
     unsigned n = ioc_inject_take(e, buf, want, live ? live : 1, w->tick);
-    if (!n) return false;
+    if (!n) {
+        w->inj_outran = false; /* we looked and found nothing: no stream to wait for */
+        return false;
+    }
+    uint64_t t1 = ioc_now_ns();
+    w->inj_cost = w->inj_cost ? (w->inj_cost * 7 + (t1 - t0)) / 8 : t1 - t0;
+    w->inj_end = t1;
+    w->inj_outran = n < INJECT_BATCH / 2 && n < want;
     *out = buf[0];
     keep_rest(w, buf, n);
     ioc_owner_inc(&w->st.inject_batches, 1);
@@ -237,7 +299,7 @@ bool ioc_find_work(struct ioc_worker *w, struct ioc_pkt *out) {
         /* Fairness: host packets and the backend's completions get a turn
          * even while callbacks keep this worker's own queues full. */
         w->e->be->poll(w, NULL);
-        if (take_inject(w, out)) return true;
+        if (take_inject(w, out, false)) return true;
     }
     if (w->lifo_streak < LIFO_MAX) {
         if (lifo_take(w, out)) {
@@ -252,7 +314,7 @@ bool ioc_find_work(struct ioc_worker *w, struct ioc_pkt *out) {
      * kernel completed (into our ring, where thieves may take it). */
     int polled = w->e->be->poll(w, out);
     if (polled == 2 || (polled && ioc_local_pop(w, out))) return true;
-    if (take_inject(w, out)) return true;
+    if (take_inject(w, out, true)) return true;
     return steal(w, out);
 }
 
