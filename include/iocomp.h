@@ -156,7 +156,9 @@ typedef struct iocomp_config {
     /* The I/O backend: "uring", "epoll", or NULL for the default (the
      * IOCOMP_BACKEND environment variable if set, else io_uring when the
      * probe at creation passes, else epoll). A backend that is named here or
-     * in IOCOMP_BACKEND and cannot start fails iocomp_engine_create(). */
+     * in IOCOMP_BACKEND and cannot start fails iocomp_engine_create()
+     * (with the kernel's error; -ENOSYS for "uring" in a library built
+     * without io_uring, CMake IOCOMP_WITH_URING=OFF). */
     const char *backend;
     /* io_uring: submission queue entries per worker ring (rounded up to a
      * power of two, at least 4; the completion queue is twice that). 0: 256.

@@ -496,22 +496,34 @@ void ioc_io_stats(iocomp_engine *e, iocomp_stats *out) {
 }
 
 /* ---- choosing the backend ----------------------------------------------------------------- */
+#if IOCOMP_HAVE_URING
+static int uring_probe(const struct ioc_backend_ops **be) {
+    int rc = ioc_uring_probe();
+    if (rc == 0) *be = &ioc_backend_uring;
+    return rc;
+}
+#else
+/* Built with IOCOMP_WITH_URING=OFF (or AUTO without liburing): epoll only;
+ * a forced "uring" is -ENOSYS, as on a kernel without io_uring. */
+static int uring_probe(const struct ioc_backend_ops **be) {
+    (void)be;
+    return -ENOSYS;
+}
+#endif
+
 int ioc_io_init(iocomp_engine *e, const iocomp_config *cfg) {
-    const struct ioc_backend_ops *be;
+    const struct ioc_backend_ops *be = &ioc_backend_epoll;
     const char *want = cfg->backend;
     if (!want || !*want) want = getenv("IOCOMP_BACKEND");
     if (want && *want && strcmp(want, "auto") != 0) {
         if (strcmp(want, "uring") == 0 || strcmp(want, "io_uring") == 0) {
-            int rc = ioc_uring_probe();
+            int rc = uring_probe(&be);
             if (rc < 0) return rc; /* forced: an error, not a silent fallback */
-            be = &ioc_backend_uring;
-        } else if (strcmp(want, "epoll") == 0) {
-            be = &ioc_backend_epoll;
-        } else {
+        } else if (strcmp(want, "epoll") != 0) {
             return -EINVAL;
         }
     } else {
-        be = ioc_uring_probe() == 0 ? &ioc_backend_uring : &ioc_backend_epoll;
+        (void)uring_probe(&be); /* epoll stays when io_uring cannot run */
     }
     int rc = be->init(e, cfg);
     if (rc == 0) e->be = be; /* engine_free finis only a backend that started */

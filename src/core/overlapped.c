@@ -12,15 +12,23 @@
  * their own automatic tcache. Frees are sdallocx(p, size, 0) on any thread
  * (sized: jemalloc skips the size-class lookup).
  *
+ * The jemalloc is the library's own (CMakeLists.txt, "private jemalloc"):
+ * Debian's libjemalloc_pic.a linked into libiocomp with every symbol made
+ * local but three, renamed ioc_je_mallocx / ioc_je_sdallocx /
+ * ioc_je_mallctl. So linking or loading libiocomp never replaces the host's
+ * malloc/free (or a jemalloc the host links itself: that one and this one
+ * share nothing), only overlapped memory lives in these arenas, and binding
+ * a worker to the engine's arena (thread.arena) redirects nothing of the
+ * host's: a callback's own malloc is still the host's.
+ *
  * Arenas are never destroyed: engine destroy returns its arena to the pool
- * for the next engine. That is what makes the fast path safe. Binding a
- * worker to the arena also sends the host's own mallocs inside callbacks
- * there, and automatic tcaches mix arenas freely. arena.<i>.destroy would
- * therefore free memory that the host still uses, or that other threads'
- * caches still hold. Keeping the arena means an overlapped (or any host
- * allocation made on a worker) may outlive its engine with nothing special
- * to do (invariant 5: no arena torn down while a request lives, trivially),
- * and a thousand create/destroy cycles reuse the same few arenas.
+ * for the next engine. Automatic tcaches mix arenas freely (a host thread's
+ * cache may hold a freed overlapped of any engine's arena), so
+ * arena.<i>.destroy could free memory another thread's cache still hands
+ * out. Keeping the arena means an overlapped may outlive its engine with
+ * nothing special to do (invariant 5: no arena torn down while a request
+ * lives, trivially), and a thousand create/destroy cycles reuse the same
+ * few arenas.
  *
  * Measured (bench/ovalloc.c, alloc+free of a 128+64-byte overlapped inside
  * a callback): explicit-tcache + MALLOCX_ARENA on every call was 25-26 ns
@@ -59,7 +67,14 @@
 #include "core/request.h"
 
 #if !defined(IOCOMP_SANITIZER_BUILD)
-#include <jemalloc/jemalloc.h>
+#include <jemalloc/jemalloc.h> /* MALLOCX_ARENA only: the functions are the private copy's */
+/* The private jemalloc's entry points (objcopy-renamed mallocx, sdallocx,
+ * mallctl; see the design note above). Hidden: they stay inside libiocomp,
+ * also when libiocomp.a is linked into a program. */
+#define IOC_JE_API __attribute__((visibility("hidden")))
+IOC_JE_API void *ioc_je_mallocx(size_t size, int flags);
+IOC_JE_API void ioc_je_sdallocx(void *ptr, size_t size, int flags);
+IOC_JE_API int ioc_je_mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen);
 #endif
 
 #define OV_MAGIC 0x696f6376u      /* "iocv" */
@@ -101,7 +116,7 @@ int ioc_heap_create(iocomp_engine *e) {
     pthread_mutex_unlock(&pool_lock);
     if (!h->has_arena) {
         size_t sz = sizeof h->arena;
-        if (IOC_FAULT(IOCOMP_FAULT_ALLOC) || mallctl("arenas.create", &h->arena, &sz, NULL, 0) != 0) {
+        if (IOC_FAULT(IOCOMP_FAULT_ALLOC) || ioc_je_mallctl("arenas.create", &h->arena, &sz, NULL, 0) != 0) {
             free(h);
             return -ENOMEM;
         }
@@ -141,7 +156,7 @@ void ioc_heap_release(iocomp_engine *e) {
 void ioc_heap_worker_init(struct ioc_worker *w) {
 #if !defined(IOCOMP_SANITIZER_BUILD)
     unsigned a = w->e->heap->arena;
-    mallctl("thread.arena", NULL, NULL, &a, sizeof a);
+    ioc_je_mallctl("thread.arena", NULL, NULL, &a, sizeof a);
 #else
     (void)w;
 #endif
@@ -180,8 +195,8 @@ static void *raw_alloc(iocomp_engine *e, size_t size) {
 #if defined(IOCOMP_SANITIZER_BUILD)
     return aligned_alloc(16, size);
 #else
-    if (ioc_self_in(e)) return mallocx(size, 0); /* bound to the engine's arena */
-    return mallocx(size, MALLOCX_ARENA(e->heap->arena));
+    if (ioc_self_in(e)) return ioc_je_mallocx(size, 0); /* bound to the engine's arena */
+    return ioc_je_mallocx(size, MALLOCX_ARENA(e->heap->arena));
 #endif
 }
 
@@ -191,7 +206,7 @@ static void raw_free(void *p, size_t size) {
     (void)size;
     free(p);
 #else
-    sdallocx(p, size, 0);
+    ioc_je_sdallocx(p, size, 0);
 #endif
 }
 
