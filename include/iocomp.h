@@ -85,8 +85,13 @@ typedef uint64_t iocomp_port_t;
  * (at least iocomp_overlapped_size() bytes, 16-byte aligned) and prepare it
  * with iocomp_overlapped_init().
  */
+#ifdef __cplusplus
+#define IOCOMP_ALIGNAS_(n) alignas(n)
+#else
+#define IOCOMP_ALIGNAS_(n) _Alignas(n)
+#endif
 typedef struct iocomp_overlapped {
-    _Alignas(16) unsigned char iocomp_private[IOCOMP_OVERLAPPED_HEADER_SIZE];
+    IOCOMP_ALIGNAS_(16) unsigned char iocomp_private[IOCOMP_OVERLAPPED_HEADER_SIZE];
 } iocomp_overlapped;
 
 /*
@@ -405,10 +410,15 @@ IOCOMP_API void iocomp_overlapped_free(iocomp_overlapped *ov);
  * init callback returned.
  */
 IOCOMP_API int iocomp_overlapped_init(iocomp_engine *e, iocomp_overlapped *ov);
-/* The extension of ov (the bytes right after the header). */
-static inline void *iocomp_overlapped_ext(iocomp_overlapped *ov) {
+/* The extension of ov (the bytes right after the header): ov + 128, no
+ * check, any thread. An exported function (for hosts that cannot inline C:
+ * P/Invoke, dlsym), and in C/C++ a macro over the same computation inline;
+ * (iocomp_overlapped_ext)(ov) or its address reaches the function. */
+IOCOMP_API void *iocomp_overlapped_ext(iocomp_overlapped *ov);
+static inline void *iocomp_overlapped_ext_inline_(iocomp_overlapped *ov) {
     return (void *)((unsigned char *)ov + IOCOMP_OVERLAPPED_HEADER_SIZE);
 }
+#define iocomp_overlapped_ext(ov) iocomp_overlapped_ext_inline_(ov)
 
 /* ==== Asynchronous I/O ====================================================
  *

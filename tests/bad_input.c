@@ -8,6 +8,8 @@
 
 #include <iocomp/hosting.h>
 
+#include "test_clr.h"
+
 static struct test_counter ctr;
 
 int main(void) {
@@ -61,7 +63,7 @@ int main(void) {
     CHECK_EQ(iocomp_overlapped_init(e, NULL), -EINVAL);
     CHECK_EQ(iocomp_get_stats(NULL, &st), -EINVAL);
     CHECK_EQ(iocomp_get_stats(e, NULL), -EINVAL);
-    iocomp_host_io_completion_manager *m = (iocomp_host_io_completion_manager *)(uintptr_t)0x1;
+    IHostIoCompletionManager *m = (IHostIoCompletionManager *)(uintptr_t)0x1;
     CHECK_EQ(iocomp_hosting_create(NULL, &m), -EINVAL);
     CHECK_EQ(iocomp_hosting_create(e, NULL), -EINVAL);
     /* The out values we passed were not used as results. */

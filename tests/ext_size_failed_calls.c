@@ -15,6 +15,8 @@
 #include <stdalign.h>
 
 #include <iocomp/hosting.h>
+
+#include "test_clr.h"
 #if defined(IOCOMP_FAULT_INJECTION)
 #include <iocomp/testing.h>
 #endif
@@ -107,14 +109,14 @@ int main(void) {
     check_settable(e, 64);
 
     /* 3. the hosting face: InitializeHostOverlapped returning the failure. */
-    iocomp_host_io_completion_manager *m = NULL;
+    IHostIoCompletionManager *m = NULL;
     CHECK_OK(iocomp_hosting_create(e, &m));
-    CHECK_EQU(m->InitializeHostOverlapped(m, buf), HOST_E_NOT_OWNER); /* -EPERM */
+    CHECK_EQU(m->lpVtbl->InitializeHostOverlapped(m, buf), HOST_E_NOT_OWNER); /* -EPERM */
     DWORD d = 0;
-    CHECK_EQU(m->GetHostOverlappedSize(m, &d), S_OK);
+    CHECK_EQU(m->lpVtbl->GetHostOverlappedSize(m, &d), S_OK);
     CHECK_EQ(d, 64);
     check_settable(e, 80);
-    CHECK_EQU(m->GetHostOverlappedSize(m, &d), S_OK);
+    CHECK_EQU(m->lpVtbl->GetHostOverlappedSize(m, &d), S_OK);
     CHECK_EQ(d, 80);
 
     /* 4. binds refused before any port exists. */

@@ -11,6 +11,8 @@
 #include "test.h"
 
 #include <iocomp/hosting.h>
+
+#include "test_clr.h"
 #include <iocomp/testing.h>
 
 #define POSTS 16
@@ -56,7 +58,7 @@ static void run(uint64_t n) {
     if (STEP(iocomp_engine_create(&cfg, &e), "engine_create"))
         return; /* nothing left behind: the caller checks the baseline */
 
-    iocomp_host_io_completion_manager *m = NULL;
+    IHostIoCompletionManager *m = NULL;
     if (STEP(iocomp_hosting_create(e, &m), "hosting_create"))
         CHECK_OK(iocomp_hosting_create(e, &m));
 

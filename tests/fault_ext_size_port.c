@@ -10,6 +10,8 @@
 #include "test.h"
 
 #include <iocomp/hosting.h>
+
+#include "test_clr.h"
 #include <iocomp/testing.h>
 
 static struct test_counter ctr;
@@ -53,12 +55,12 @@ int main(void) {
 
     /* CreateIoCompletionPort */
     e = make();
-    iocomp_host_io_completion_manager *m = NULL;
+    IHostIoCompletionManager *m = NULL;
     CHECK_OK(iocomp_hosting_create(e, &m));
     HANDLE h = (HANDLE)(uintptr_t)0x5e17;
-    CHECK_EQU(WITH_ALLOC_FAULT(m->CreateIoCompletionPort(m, &h)), E_OUTOFMEMORY);
+    CHECK_EQU(WITH_ALLOC_FAULT(m->lpVtbl->CreateIoCompletionPort(m, &h)), E_OUTOFMEMORY);
     check_settable(e, 32, "CreateIoCompletionPort E_OUTOFMEMORY");
-    CHECK_EQU(m->CreateIoCompletionPort(m, &h), S_OK);
+    CHECK_EQU(m->lpVtbl->CreateIoCompletionPort(m, &h), S_OK);
     CHECK_EQ(iocomp_set_host_overlapped_size(e, 48), -EBUSY);
     iocomp_hosting_release(m);
     CHECK_OK(iocomp_engine_destroy(e));

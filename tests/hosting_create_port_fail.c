@@ -13,12 +13,14 @@
 
 #include <iocomp/hosting.h>
 
+#include "test_clr.h"
+
 #define SENTINEL ((HANDLE)(uintptr_t)0xdeadbeefu)
 
 static atomic_int blocking, release_it;
 static atomic_uint_fast64_t calls;
 
-static HRESULT on_complete(iocomp_clr_io_completion_manager *self, DWORD err, DWORD bytes,
+static HRESULT on_complete(ICLRIoCompletionManager *self, DWORD err, DWORD bytes,
                            void *ov) {
     (void)self, (void)err, (void)ov;
     if (bytes == 1) { /* the one that blocks destroy */
@@ -31,7 +33,8 @@ static HRESULT on_complete(iocomp_clr_io_completion_manager *self, DWORD err, DW
 
 int main(void) {
     test_begin("hosting_create_port_fail", 0);
-    static iocomp_clr_io_completion_manager clr = {on_complete};
+    static const ICLRIoCompletionManagerVtbl clr_vtbl = TEST_CLR_VTBL(on_complete);
+    static ICLRIoCompletionManager clr = {&clr_vtbl};
 
     iocomp_config cfg;
     iocomp_config_init(&cfg);
@@ -40,9 +43,9 @@ int main(void) {
     cfg.close_timeout_ms = 200;
     iocomp_engine *e = NULL;
     CHECK_OK(iocomp_engine_create(&cfg, &e));
-    iocomp_host_io_completion_manager *m = NULL;
+    IHostIoCompletionManager *m = NULL;
     CHECK_OK(iocomp_hosting_create(e, &m));
-    CHECK_EQU(m->SetCLRIoCompletionManager(m, &clr), S_OK);
+    CHECK_EQU(m->lpVtbl->SetCLRIoCompletionManager(m, &clr), S_OK);
 
     /* E_OUTOFMEMORY: all 65535 slots in use (no default port here). */
     HANDLE h;
@@ -53,7 +56,7 @@ int main(void) {
     HRESULT hr;
     for (;;) {
         h = SENTINEL;
-        hr = m->CreateIoCompletionPort(m, &h);
+        hr = m->lpVtbl->CreateIoCompletionPort(m, &h);
         if (hr != S_OK)
             break;
         CHECK(h != NULL && h != SENTINEL);
@@ -64,25 +67,25 @@ int main(void) {
     CHECK_EQ(n, SLOTS);
     CHECK_MSG(h == NULL, "CreateIoCompletionPort failed with *phPort %p (want 0)", h);
     h = SENTINEL;
-    CHECK_EQU(m->CreateIoCompletionPort(m, &h), E_OUTOFMEMORY); /* again, same */
+    CHECK_EQU(m->lpVtbl->CreateIoCompletionPort(m, &h), E_OUTOFMEMORY); /* again, same */
     CHECK(h == NULL);
 
     /* E_INVALIDARG: phPort NULL (nothing to write), self NULL (written 0). */
-    CHECK_EQU(m->CreateIoCompletionPort(m, NULL), E_INVALIDARG);
+    CHECK_EQU(m->lpVtbl->CreateIoCompletionPort(m, NULL), E_INVALIDARG);
     h = SENTINEL;
-    CHECK_EQU(m->CreateIoCompletionPort(NULL, &h), E_INVALIDARG);
+    CHECK_EQU(m->lpVtbl->CreateIoCompletionPort(NULL, &h), E_INVALIDARG);
     CHECK(h == NULL);
 
     /* A freed slot: the next create works again and its handle is usable. */
-    CHECK_EQU(m->CloseIoCompletionPort(m, ports[n / 2]), S_OK);
+    CHECK_EQU(m->lpVtbl->CloseIoCompletionPort(m, ports[n / 2]), S_OK);
     h = SENTINEL;
-    CHECK_EQU(m->CreateIoCompletionPort(m, &h), S_OK);
+    CHECK_EQU(m->lpVtbl->CreateIoCompletionPort(m, &h), S_OK);
     CHECK(h != NULL && h != SENTINEL);
     ports[n / 2] = h;
     CHECK_OK(iocomp_post(e, (iocomp_port_t)(uintptr_t)h, 0, 0, NULL, 0));
     TEST_WAIT_COUNT(&calls, 1, 5000);
     for (size_t i = 1; i < n; i += 2)
-        CHECK_EQU(m->CloseIoCompletionPort(m, ports[i]), S_OK);
+        CHECK_EQU(m->lpVtbl->CloseIoCompletionPort(m, ports[i]), S_OK);
 
     /* HOST_E_ABANDONED: destroy timed out on a blocked callback; the engine
      * is closed but alive. */
@@ -90,7 +93,7 @@ int main(void) {
     CHECK(TEST_WAIT_UNTIL(atomic_load(&blocking), 5000));
     CHECK_EQ(iocomp_engine_destroy(e), -ETIMEDOUT);
     h = SENTINEL;
-    hr = m->CreateIoCompletionPort(m, &h);
+    hr = m->lpVtbl->CreateIoCompletionPort(m, &h);
     CHECK_EQU(hr, HOST_E_ABANDONED);
     CHECK_MSG(h == NULL, "CreateIoCompletionPort failed with *phPort %p (want 0)", h);
 

@@ -9,9 +9,11 @@
 
 #include <iocomp/hosting.h>
 
+#include "test_clr.h"
+
 /* ICLRIoCompletionManager implemented here; the table's object first. */
 struct clr {
-    iocomp_clr_io_completion_manager vt;
+    ICLRIoCompletionManager vt;
     atomic_uint_fast64_t calls;
     atomic_uint_fast32_t last_err, last_bytes;
     _Atomic(void *) last_ov;
@@ -21,7 +23,7 @@ struct clr {
     atomic_uint_fast64_t entered;
 };
 
-static HRESULT on_complete(iocomp_clr_io_completion_manager *self, DWORD err, DWORD bytes,
+static HRESULT on_complete(ICLRIoCompletionManager *self, DWORD err, DWORD bytes,
                            void *ov) {
     struct clr *c = (struct clr *)self;
     atomic_fetch_add(&c->entered, 1);
@@ -121,57 +123,91 @@ int main(void) {
     cfg.close_timeout_ms = 200;
     iocomp_engine *e;
     CHECK_OK(iocomp_engine_create(&cfg, &e));
-    iocomp_host_io_completion_manager *m = NULL;
+    IHostIoCompletionManager *m = NULL;
     CHECK_EQ(iocomp_hosting_create(NULL, &m), -EINVAL);
     CHECK_EQ(iocomp_hosting_create(e, NULL), -EINVAL);
     CHECK_OK(iocomp_hosting_create(e, &m));
     CHECK(m != NULL);
     CHECK(iocomp_hosting_engine(m) == e);
-    CHECK(m->CreateIoCompletionPort && m->CloseIoCompletionPort && m->SetMaxThreads &&
-          m->GetMaxThreads && m->GetAvailableThreads && m->GetHostOverlappedSize &&
-          m->SetCLRIoCompletionManager && m->InitializeHostOverlapped && m->Bind &&
-          m->SetMinThreads && m->GetMinThreads);
+    /* ---- the COM layout: lpVtbl first, a table of 14 entries (IUnknown's
+     * three, then the 11 methods), none NULL. Their order against MSCorEE.h's
+     * own declaration: hosting_cxx, which calls through a transcription of it. */
+    CHECK((void *)m == (void *)&m->lpVtbl && m->lpVtbl != NULL);
+    {
+        void *const *slot = (void *const *)(const void *)m->lpVtbl;
+        const IHostIoCompletionManagerVtbl *v = m->lpVtbl;
+        void *want[] = {(void *)v->QueryInterface,     (void *)v->AddRef,
+                        (void *)v->Release,            (void *)v->CreateIoCompletionPort,
+                        (void *)v->CloseIoCompletionPort, (void *)v->SetMaxThreads,
+                        (void *)v->GetMaxThreads,      (void *)v->GetAvailableThreads,
+                        (void *)v->GetHostOverlappedSize, (void *)v->SetCLRIoCompletionManager,
+                        (void *)v->InitializeHostOverlapped, (void *)v->Bind,
+                        (void *)v->SetMinThreads,      (void *)v->GetMinThreads};
+        CHECK_EQU(sizeof *v, sizeof want);
+        for (size_t i = 0; i < sizeof want / sizeof *want; i++) CHECK(slot[i] == want[i] && slot[i] != NULL);
+    }
+    /* ---- IUnknown: QueryInterface for IUnknown and the interface's IID (the
+     * object, AddRef'd), E_NOINTERFACE for another, E_POINTER for no out;
+     * AddRef/Release count */
+    {
+        void *out = (void *)1;
+        CHECK_HR(m->lpVtbl->QueryInterface(m, &IID_IHostIoCompletionManager, &out), S_OK);
+        CHECK(out == (void *)m);
+        out = (void *)1;
+        CHECK_HR(m->lpVtbl->QueryInterface(m, &IID_IUnknown, &out), S_OK);
+        CHECK(out == (void *)m);
+        out = (void *)1;
+        CHECK_HR(m->lpVtbl->QueryInterface(m, &IID_ICLRIoCompletionManager, &out), E_NOINTERFACE);
+        CHECK(out == NULL);
+        CHECK_HR(m->lpVtbl->QueryInterface(m, &IID_IUnknown, NULL), E_POINTER);
+        CHECK_EQU(m->lpVtbl->AddRef(m), 4); /* 1 (create) + 2 (QI) + 1 */
+        CHECK_EQU(m->lpVtbl->Release(m), 3);
+        CHECK_EQU(m->lpVtbl->Release(m), 2);
+        CHECK_EQU(m->lpVtbl->Release(m), 1); /* the creator's reference is left */
+        CHECK_EQU(IID_IHostIoCompletionManager.Data1, 0x8BDE9D80u);
+        CHECK_EQU(IID_ICLRIoCompletionManager.Data1, 0x2D74CE86u);
+    }
 
     /* ---- thread methods */
     DWORD d = 0xdead;
-    CHECK_HR(m->GetMinThreads(m, &d), S_OK);
+    CHECK_HR(m->lpVtbl->GetMinThreads(m, &d), S_OK);
     CHECK_EQ(d, 2);
-    CHECK_HR(m->GetMaxThreads(m, &d), S_OK);
+    CHECK_HR(m->lpVtbl->GetMaxThreads(m, &d), S_OK);
     CHECK_EQ(d, 8);
-    CHECK_HR(m->GetAvailableThreads(m, &d), S_OK);
+    CHECK_HR(m->lpVtbl->GetAvailableThreads(m, &d), S_OK);
     CHECK_EQ(d, 8);
-    CHECK_HR(m->SetMaxThreads(m, 0), E_INVALIDARG);
-    CHECK_HR(m->SetMaxThreads(m, 1), E_INVALIDARG); /* below min */
-    CHECK_HR(m->SetMaxThreads(m, IOCOMP_THREADS_LIMIT + 1), E_INVALIDARG);
-    CHECK_HR(m->GetMaxThreads(m, &d), S_OK);
+    CHECK_HR(m->lpVtbl->SetMaxThreads(m, 0), E_INVALIDARG);
+    CHECK_HR(m->lpVtbl->SetMaxThreads(m, 1), E_INVALIDARG); /* below min */
+    CHECK_HR(m->lpVtbl->SetMaxThreads(m, IOCOMP_THREADS_LIMIT + 1), E_INVALIDARG);
+    CHECK_HR(m->lpVtbl->GetMaxThreads(m, &d), S_OK);
     CHECK_EQ(d, 8);
-    CHECK_HR(m->SetMinThreads(m, 9), E_INVALIDARG); /* above max */
-    CHECK_HR(m->SetMinThreads(m, IOCOMP_THREADS_LIMIT + 1), E_INVALIDARG);
-    CHECK_HR(m->GetMinThreads(m, &d), S_OK);
+    CHECK_HR(m->lpVtbl->SetMinThreads(m, 9), E_INVALIDARG); /* above max */
+    CHECK_HR(m->lpVtbl->SetMinThreads(m, IOCOMP_THREADS_LIMIT + 1), E_INVALIDARG);
+    CHECK_HR(m->lpVtbl->GetMinThreads(m, &d), S_OK);
     CHECK_EQ(d, 2);
-    CHECK_HR(m->SetMaxThreads(m, 6), S_OK);
-    CHECK_HR(m->SetMinThreads(m, 3), S_OK);
-    CHECK_HR(m->GetMinThreads(m, &d), S_OK);
+    CHECK_HR(m->lpVtbl->SetMaxThreads(m, 6), S_OK);
+    CHECK_HR(m->lpVtbl->SetMinThreads(m, 3), S_OK);
+    CHECK_HR(m->lpVtbl->GetMinThreads(m, &d), S_OK);
     CHECK_EQ(d, 3);
-    CHECK_HR(m->GetMaxThreads(m, &d), S_OK);
+    CHECK_HR(m->lpVtbl->GetMaxThreads(m, &d), S_OK);
     CHECK_EQ(d, 6);
     uint32_t v;
     CHECK_OK(iocomp_get_min_threads(e, &v)); /* the same engine underneath */
     CHECK_EQ(v, 3);
-    CHECK_HR(m->GetMinThreads(m, NULL), E_INVALIDARG);
-    CHECK_HR(m->GetMaxThreads(m, NULL), E_INVALIDARG);
-    CHECK_HR(m->GetAvailableThreads(m, NULL), E_INVALIDARG);
-    CHECK_HR(m->GetHostOverlappedSize(m, NULL), E_INVALIDARG);
+    CHECK_HR(m->lpVtbl->GetMinThreads(m, NULL), E_INVALIDARG);
+    CHECK_HR(m->lpVtbl->GetMaxThreads(m, NULL), E_INVALIDARG);
+    CHECK_HR(m->lpVtbl->GetAvailableThreads(m, NULL), E_INVALIDARG);
+    CHECK_HR(m->lpVtbl->GetHostOverlappedSize(m, NULL), E_INVALIDARG);
 
     /* ---- GetHostOverlappedSize */
-    CHECK_HR(m->GetHostOverlappedSize(m, &d), S_OK);
+    CHECK_HR(m->lpVtbl->GetHostOverlappedSize(m, &d), S_OK);
     CHECK_EQ(d, 40);
 
     /* ---- no manager yet: posts are refused (HOST_E_CLRNOTAVAILABLE) */
     HANDLE port = NULL;
-    CHECK_HR(m->CreateIoCompletionPort(m, &port), S_OK);
+    CHECK_HR(m->lpVtbl->CreateIoCompletionPort(m, &port), S_OK);
     CHECK(port != NULL);
-    CHECK_HR(m->CreateIoCompletionPort(m, NULL), E_INVALIDARG);
+    CHECK_HR(m->lpVtbl->CreateIoCompletionPort(m, NULL), E_INVALIDARG);
     int rc = iocomp_post(e, (iocomp_port_t)(uintptr_t)port, 0, 0, NULL, 0);
     CHECK_EQ(rc, -ENOTCONN);
     CHECK_HR(iocomp_hresult_from_errno(rc), HOST_E_CLRNOTAVAILABLE);
@@ -179,8 +215,19 @@ int main(void) {
     /* ---- SetCLRIoCompletionManager + OnComplete with HRESULTs (its page:
      * dwErrorCode is "an HRESULT value") */
     static struct clr c;
-    c.vt.OnComplete = on_complete;
-    CHECK_HR(m->SetCLRIoCompletionManager(m, &c.vt), S_OK);
+    static const ICLRIoCompletionManagerVtbl clr_vtbl = TEST_CLR_VTBL(on_complete);
+    c.vt.lpVtbl = &clr_vtbl;
+    /* A manager whose table lacks OnComplete, AddRef or Release: refused,
+     * nothing held. */
+    static const ICLRIoCompletionManagerVtbl bad_vtbl = TEST_CLR_VTBL(NULL);
+    static ICLRIoCompletionManager bad = {&bad_vtbl}, no_table = {NULL};
+    CHECK_HR(m->lpVtbl->SetCLRIoCompletionManager(m, &bad), E_INVALIDARG);
+    CHECK_HR(m->lpVtbl->SetCLRIoCompletionManager(m, &no_table), E_INVALIDARG);
+    CHECK_EQ(atomic_load(&test_clr_refs), 0);
+    CHECK_HR(m->lpVtbl->SetCLRIoCompletionManager(m, &c.vt), S_OK);
+    CHECK_EQ(atomic_load(&test_clr_refs), 1); /* iocomp holds one reference */
+    CHECK_HR(m->lpVtbl->SetCLRIoCompletionManager(m, &c.vt), S_OK);
+    CHECK_EQ(atomic_load(&test_clr_refs), 1); /* still one: per manager, not per Set */
     post_expect(e, &c, port, 0, 512, (void *)(uintptr_t)0x1000, (DWORD)S_OK);
     post_expect(e, &c, port, -ECANCELED, 0, (void *)(uintptr_t)0x2000, (DWORD)HOST_E_INTERRUPTED);
     post_expect(e, &c, port, -EIO, 7, NULL, 0x8007045Du); /* HRESULT_FROM_WIN32(ERROR_IO_DEVICE) */
@@ -194,50 +241,50 @@ int main(void) {
     unsigned char *buf = aligned_alloc(16, (osz + 16 + 15) / 16 * 16);
     CHECK(buf != NULL);
     memset(buf, 0xee, osz);
-    CHECK_HR(m->InitializeHostOverlapped(m, buf), S_OK);
+    CHECK_HR(m->lpVtbl->InitializeHostOverlapped(m, buf), S_OK);
     CHECK_EQ(atomic_load(&init_calls), 1);
     CHECK_EQ(buf[IOCOMP_OVERLAPPED_HEADER_SIZE], 0x33);
     CHECK_EQ(buf[IOCOMP_OVERLAPPED_HEADER_SIZE + 39], 0x33);
-    CHECK_HR(m->InitializeHostOverlapped(m, NULL), E_INVALIDARG);
-    CHECK_HR(m->InitializeHostOverlapped(m, buf + 8), E_INVALIDARG);
+    CHECK_HR(m->lpVtbl->InitializeHostOverlapped(m, NULL), E_INVALIDARG);
+    CHECK_HR(m->lpVtbl->InitializeHostOverlapped(m, buf + 8), E_INVALIDARG);
     CHECK_EQ(atomic_load(&init_calls), 1);
     atomic_store(&init_fail, -ENOMEM);
-    CHECK_HR(m->InitializeHostOverlapped(m, buf), E_OUTOFMEMORY);
+    CHECK_HR(m->lpVtbl->InitializeHostOverlapped(m, buf), E_OUTOFMEMORY);
     atomic_store(&init_fail, -EPERM);
-    CHECK_HR(m->InitializeHostOverlapped(m, buf), HOST_E_NOT_OWNER);
+    CHECK_HR(m->lpVtbl->InitializeHostOverlapped(m, buf), HOST_E_NOT_OWNER);
     atomic_store(&init_fail, -EIO);
-    CHECK_HR(m->InitializeHostOverlapped(m, buf), E_FAIL);
+    CHECK_HR(m->lpVtbl->InitializeHostOverlapped(m, buf), E_FAIL);
     atomic_store(&init_fail, 0);
-    CHECK_HR(m->InitializeHostOverlapped(m, buf), S_OK);
+    CHECK_HR(m->lpVtbl->InitializeHostOverlapped(m, buf), S_OK);
     free(buf);
 
     /* ---- Bind: the key is the descriptor number */
     int fds[2];
     CHECK_OK(pipe(fds));
-    CHECK_HR(m->Bind(m, port, (HANDLE)(intptr_t)fds[0]), S_OK);
-    CHECK_HR(m->Bind(m, port, (HANDLE)(intptr_t)fds[0]), E_INVALIDARG); /* twice */
-    CHECK_HR(m->Bind(m, NULL, (HANDLE)(intptr_t)fds[0]), E_INVALIDARG);  /* to two ports */
-    CHECK_HR(m->Bind(m, NULL, (HANDLE)(intptr_t)fds[1]), S_OK);         /* default port */
-    CHECK_HR(m->Bind(m, port, (HANDLE)(intptr_t)-1), E_INVALIDARG);
-    CHECK_HR(m->Bind(m, port, (HANDLE)(intptr_t)(1 << 28)), E_INVALIDARG);
+    CHECK_HR(m->lpVtbl->Bind(m, port, (HANDLE)(intptr_t)fds[0]), S_OK);
+    CHECK_HR(m->lpVtbl->Bind(m, port, (HANDLE)(intptr_t)fds[0]), E_INVALIDARG); /* twice */
+    CHECK_HR(m->lpVtbl->Bind(m, NULL, (HANDLE)(intptr_t)fds[0]), E_INVALIDARG);  /* to two ports */
+    CHECK_HR(m->lpVtbl->Bind(m, NULL, (HANDLE)(intptr_t)fds[1]), S_OK);         /* default port */
+    CHECK_HR(m->lpVtbl->Bind(m, port, (HANDLE)(intptr_t)-1), E_INVALIDARG);
+    CHECK_HR(m->lpVtbl->Bind(m, port, (HANDLE)(intptr_t)(1 << 28)), E_INVALIDARG);
     CHECK_OK(iocomp_unbind(e, fds[0])); /* they were really bound */
     CHECK_OK(iocomp_unbind(e, fds[1]));
 
     /* ---- CloseIoCompletionPort: normal, twice, unknown, default */
-    CHECK_HR(m->CloseIoCompletionPort(m, port), S_OK);
-    CHECK_HR(m->CloseIoCompletionPort(m, port), E_INVALIDARG);
-    CHECK_HR(m->Bind(m, port, (HANDLE)(intptr_t)fds[0]), E_INVALIDARG); /* closed port */
-    CHECK_HR(m->CloseIoCompletionPort(m, (HANDLE)(uintptr_t)0xdeadbeef12345ull), E_INVALIDARG);
-    CHECK_HR(m->CloseIoCompletionPort(m, NULL), E_INVALIDARG);
+    CHECK_HR(m->lpVtbl->CloseIoCompletionPort(m, port), S_OK);
+    CHECK_HR(m->lpVtbl->CloseIoCompletionPort(m, port), E_INVALIDARG);
+    CHECK_HR(m->lpVtbl->Bind(m, port, (HANDLE)(intptr_t)fds[0]), E_INVALIDARG); /* closed port */
+    CHECK_HR(m->lpVtbl->CloseIoCompletionPort(m, (HANDLE)(uintptr_t)0xdeadbeef12345ull), E_INVALIDARG);
+    CHECK_HR(m->lpVtbl->CloseIoCompletionPort(m, NULL), E_INVALIDARG);
 
     /* ---- a stuck OnComplete: HOST_E_TIMEOUT, then everything delivered */
     HANDLE p2;
-    CHECK_HR(m->CreateIoCompletionPort(m, &p2), S_OK);
+    CHECK_HR(m->lpVtbl->CreateIoCompletionPort(m, &p2), S_OK);
     atomic_store(&c.block, 1);
     uint64_t ent = atomic_load(&c.entered), calls = atomic_load(&c.calls);
     CHECK_OK(iocomp_post(e, (iocomp_port_t)(uintptr_t)p2, 0, 0, NULL, 0));
     TEST_WAIT_COUNT(&c.entered, ent + 1, 5000);
-    CHECK_HR(m->CloseIoCompletionPort(m, p2), HOST_E_TIMEOUT);
+    CHECK_HR(m->lpVtbl->CloseIoCompletionPort(m, p2), HOST_E_TIMEOUT);
     rc = iocomp_post(e, (iocomp_port_t)(uintptr_t)p2, 0, 0, NULL, 0);
     CHECK(rc == -ESHUTDOWN || rc == -EBADF);
     atomic_store(&c.block, 0);
@@ -249,18 +296,22 @@ int main(void) {
     CHECK_OK(iocomp_post(e, IOCOMP_DEFAULT_PORT, 0, 0, NULL, 0));
     CHECK_OK(iocomp_post(e, IOCOMP_DEFAULT_PORT, 0, 0, NULL, 0));
     TEST_WAIT_COUNT(&c.entered, ent + 2, 5000);
-    CHECK_HR(m->GetAvailableThreads(m, &d), S_OK);
+    CHECK_HR(m->lpVtbl->GetAvailableThreads(m, &d), S_OK);
     CHECK_EQ(d, 6 - 2);
     atomic_store(&c.block, 0);
     TEST_WAIT_COUNT(&c.calls, calls + 3, 5000);
-    CHECK(TEST_WAIT_UNTIL((m->GetAvailableThreads(m, &d), d == 6), 5000));
+    CHECK(TEST_WAIT_UNTIL((m->lpVtbl->GetAvailableThreads(m, &d), d == 6), 5000));
 
     /* ---- removing the manager: refused again */
-    CHECK_HR(m->SetCLRIoCompletionManager(m, NULL), S_OK);
+    CHECK_HR(m->lpVtbl->SetCLRIoCompletionManager(m, NULL), S_OK);
     rc = iocomp_post(e, IOCOMP_DEFAULT_PORT, 0, 0, NULL, 0);
     CHECK_EQ(rc, -ENOTCONN);
 
+    /* Removed, the manager is still referenced (a completion could still be
+     * inside it); the object's last Release drops it. */
+    CHECK_EQ(atomic_load(&test_clr_refs), 1);
     iocomp_hosting_release(m);
+    CHECK_EQ(atomic_load(&test_clr_refs), 0);
     CHECK_OK(iocomp_engine_destroy(e));
     CHECK_EQ(atomic_load(&c.calls), calls + 3);
     CHECK_OK(close(fds[0]));

@@ -11,13 +11,15 @@
 
 #include <iocomp/hosting.h>
 
+#include "test_clr.h"
+
 #define SHUTDOWN_KEY 1u
 
 static atomic_uint_fast64_t calls;
 static _Atomic HRESULT shutdown_hr = 1;
-static _Atomic(iocomp_host_io_completion_manager *) default_seen;
+static _Atomic(IHostIoCompletionManager *) default_seen;
 
-static HRESULT on_complete(iocomp_clr_io_completion_manager *self, DWORD err, DWORD bytes,
+static HRESULT on_complete(ICLRIoCompletionManager *self, DWORD err, DWORD bytes,
                            void *ov) {
     (void)self, (void)err, (void)ov;
     if (bytes == SHUTDOWN_KEY) {
@@ -28,7 +30,7 @@ static HRESULT on_complete(iocomp_clr_io_completion_manager *self, DWORD err, DW
     return S_OK;
 }
 
-static void shutdown_from_callback(iocomp_host_io_completion_manager *m, uint64_t n) {
+static void shutdown_from_callback(IHostIoCompletionManager *m, uint64_t n) {
     atomic_store(&shutdown_hr, 1);
     atomic_store(&default_seen, NULL);
     CHECK_OK(iocomp_post(iocomp_hosting_engine(m), IOCOMP_DEFAULT_PORT, 0, SHUTDOWN_KEY, NULL, 0));
@@ -41,11 +43,12 @@ static void shutdown_from_callback(iocomp_host_io_completion_manager *m, uint64_
 
 int main(void) {
     test_begin("hosting_shutdown_from_callback", 0);
-    static iocomp_clr_io_completion_manager clr = {on_complete};
+    static const ICLRIoCompletionManagerVtbl clr_vtbl = TEST_CLR_VTBL(on_complete);
+    static ICLRIoCompletionManager clr = {&clr_vtbl};
 
-    iocomp_host_io_completion_manager *m = iocomp_hosting_default();
+    IHostIoCompletionManager *m = iocomp_hosting_default();
     CHECK(m != NULL);
-    CHECK_EQU(m->SetCLRIoCompletionManager(m, &clr), S_OK);
+    CHECK_EQU(m->lpVtbl->SetCLRIoCompletionManager(m, &clr), S_OK);
     shutdown_from_callback(m, 1);
     /* The code is the table's, for the C API's -EDEADLK (its real value). */
     CHECK_EQU(HOST_E_INVALIDOPERATION, (HRESULT)0x80131022u);
@@ -54,16 +57,16 @@ int main(void) {
     /* The instance still works. */
     CHECK(iocomp_hosting_default() == m);
     HANDLE port = NULL;
-    CHECK_EQU(m->CreateIoCompletionPort(m, &port), S_OK);
+    CHECK_EQU(m->lpVtbl->CreateIoCompletionPort(m, &port), S_OK);
     CHECK(port != NULL);
     iocomp_engine *e = iocomp_hosting_engine(m);
     for (int i = 0; i < 100; i++)
         CHECK_OK(iocomp_post(e, (iocomp_port_t)(uintptr_t)port, 0, 2, NULL, 0));
     TEST_WAIT_COUNT(&calls, 101, 10000);
     DWORD d = 0;
-    CHECK_EQU(m->GetMinThreads(m, &d), S_OK);
+    CHECK_EQU(m->lpVtbl->GetMinThreads(m, &d), S_OK);
     CHECK_EQ(d, iocomp_usable_cpus());
-    CHECK_EQU(m->CloseIoCompletionPort(m, port), S_OK);
+    CHECK_EQU(m->lpVtbl->CloseIoCompletionPort(m, port), S_OK);
 
     shutdown_from_callback(m, 102); /* refused again, the same way */
 

@@ -25,6 +25,8 @@
 
 #include <iocomp/hosting.h>
 
+#include "test_clr.h"
+
 #define RACE_KEY 1u  /* bytes of the packet whose callback races the shutdown */
 #define PLAIN_KEY 2u /* bytes of the others */
 #define QUEUED 100   /* plain packets queued behind the racing one */
@@ -35,7 +37,7 @@ static atomic_uint_fast64_t calls;
 static atomic_int cb_entered;      /* the racing callback is running */
 static atomic_int main_shutting;   /* the main thread is about to call shutdown */
 static atomic_int cb_saw_abandoned; /* CreateIoCompletionPort said HOST_E_ABANDONED */
-static _Atomic(iocomp_host_io_completion_manager *) cb_default;
+static _Atomic(IHostIoCompletionManager *) cb_default;
 static _Atomic HRESULT cb_shutdown_hr = 1;
 static atomic_uint_fast64_t cb_default_ns, cb_shutdown_ns;
 static atomic_int cb_done;
@@ -46,21 +48,21 @@ static void race(void) {
     if (!TEST_WAIT_UNTIL(atomic_load(&main_shutting) == 1, 10000))
         return; /* main checks cb_done */
     /* ... and until the engine is closing: shutdown is inside the destroy. */
-    iocomp_host_io_completion_manager *m = atomic_load(&cb_default); /* set by main */
+    IHostIoCompletionManager *m = atomic_load(&cb_default); /* set by main */
     uint64_t until = test_now_ns() + 10000000000ull;
     while (test_now_ns() < until) {
         HANDLE p = NULL;
-        HRESULT hr = m->CreateIoCompletionPort(m, &p);
+        HRESULT hr = m->lpVtbl->CreateIoCompletionPort(m, &p);
         if (hr == HOST_E_ABANDONED) {
             atomic_store(&cb_saw_abandoned, 1);
             break;
         }
         if (hr == S_OK)
-            (void)m->CloseIoCompletionPort(m, p); /* may race the destroy's own close */
+            (void)m->lpVtbl->CloseIoCompletionPort(m, p); /* may race the destroy's own close */
         test_sleep_us(200);
     }
     uint64_t t0 = test_now_ns();
-    iocomp_host_io_completion_manager *d = iocomp_hosting_default();
+    IHostIoCompletionManager *d = iocomp_hosting_default();
     uint64_t t1 = test_now_ns();
     HRESULT hr = iocomp_hosting_shutdown();
     uint64_t t2 = test_now_ns();
@@ -71,7 +73,7 @@ static void race(void) {
     atomic_store(&cb_done, 1);
 }
 
-static HRESULT on_complete(iocomp_clr_io_completion_manager *self, DWORD err, DWORD bytes,
+static HRESULT on_complete(ICLRIoCompletionManager *self, DWORD err, DWORD bytes,
                            void *ov) {
     (void)self, (void)err, (void)ov;
     if (bytes == RACE_KEY)
@@ -82,11 +84,12 @@ static HRESULT on_complete(iocomp_clr_io_completion_manager *self, DWORD err, DW
 
 int main(void) {
     test_begin("hosting_shutdown_race", 0); /* watchdog: ctest TIMEOUT less 3 s, above 30 s */
-    static iocomp_clr_io_completion_manager clr = {on_complete};
+    static const ICLRIoCompletionManagerVtbl clr_vtbl = TEST_CLR_VTBL(on_complete);
+    static ICLRIoCompletionManager clr = {&clr_vtbl};
 
-    iocomp_host_io_completion_manager *m = iocomp_hosting_default();
+    IHostIoCompletionManager *m = iocomp_hosting_default();
     CHECK(m != NULL);
-    CHECK_EQU(m->SetCLRIoCompletionManager(m, &clr), S_OK);
+    CHECK_EQU(m->lpVtbl->SetCLRIoCompletionManager(m, &clr), S_OK);
     iocomp_engine *e = iocomp_hosting_engine(m);
     CHECK(e != NULL);
     atomic_store(&cb_default, m);
@@ -126,10 +129,10 @@ int main(void) {
 
     /* No instance now; a later call creates a new one, which works. */
     CHECK_EQU(iocomp_hosting_shutdown(), S_OK);
-    iocomp_host_io_completion_manager *m2 = iocomp_hosting_default();
+    IHostIoCompletionManager *m2 = iocomp_hosting_default();
     CHECK(m2 != NULL);
     CHECK(iocomp_hosting_default() == m2);
-    CHECK_EQU(m2->SetCLRIoCompletionManager(m2, &clr), S_OK);
+    CHECK_EQU(m2->lpVtbl->SetCLRIoCompletionManager(m2, &clr), S_OK);
     CHECK_OK(iocomp_post(iocomp_hosting_engine(m2), IOCOMP_DEFAULT_PORT, 0, PLAIN_KEY, NULL, 0));
     TEST_WAIT_COUNT(&calls, 2 + QUEUED, 10000);
     CHECK_EQU(iocomp_hosting_shutdown(), S_OK);

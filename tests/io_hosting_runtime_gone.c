@@ -27,13 +27,15 @@
 
 #include <iocomp/hosting.h>
 
+#include "test_clr.h"
+
 struct clr {
-    iocomp_clr_io_completion_manager vt;
+    ICLRIoCompletionManager vt;
     HRESULT answer;
     atomic_uint_fast64_t calls;
 };
 
-static HRESULT on_complete(iocomp_clr_io_completion_manager *self, DWORD err, DWORD bytes,
+static HRESULT on_complete(ICLRIoCompletionManager *self, DWORD err, DWORD bytes,
                            void *ov) {
     (void)err, (void)bytes;
     struct clr *c = (struct clr *)self;
@@ -43,10 +45,11 @@ static HRESULT on_complete(iocomp_clr_io_completion_manager *self, DWORD err, DW
     return c->answer;
 }
 
-static struct clr gone1 = {{on_complete}, HOST_E_CLRNOTAVAILABLE, 0};
-static struct clr gone2 = {{on_complete}, E_FAIL, 0};
-static struct clr good = {{on_complete}, S_OK, 0};
-static struct clr gone_default = {{on_complete}, HOST_E_CLRNOTAVAILABLE, 0};
+static const ICLRIoCompletionManagerVtbl clr_vtbl = TEST_CLR_VTBL(on_complete);
+static struct clr gone1 = {{&clr_vtbl}, HOST_E_CLRNOTAVAILABLE, 0};
+static struct clr gone2 = {{&clr_vtbl}, E_FAIL, 0};
+static struct clr good = {{&clr_vtbl}, S_OK, 0};
+static struct clr gone_default = {{&clr_vtbl}, HOST_E_CLRNOTAVAILABLE, 0};
 
 static void post_n(iocomp_engine *e, HANDLE port, int n) {
     for (int i = 0; i < n; i++)
@@ -101,10 +104,10 @@ int main(void) {
     test_begin("io_hosting_runtime_gone", 0);
     iocomp_engine *e = test_io_engine_n(2, NULL, NULL);
     printf("io_hosting_runtime_gone: backend %s\n", iocomp_backend_name(e));
-    iocomp_host_io_completion_manager *m = NULL;
+    IHostIoCompletionManager *m = NULL;
     CHECK_OK(iocomp_hosting_create(e, &m));
     HANDLE port = NULL;
-    CHECK_EQU(m->CreateIoCompletionPort(m, &port), S_OK);
+    CHECK_EQU(m->lpVtbl->CreateIoCompletionPort(m, &port), S_OK);
 
     /* stderr into a temporary file, to count the report. */
     FILE *log = tmpfile();
@@ -118,7 +121,7 @@ int main(void) {
     CHECK(dup2(log_fd, 2) == 2);
 
     /* 1. HOST_E_CLRNOTAVAILABLE: the first call is the last. */
-    CHECK_EQU(m->SetCLRIoCompletionManager(m, &gone1.vt), S_OK);
+    CHECK_EQU(m->lpVtbl->SetCLRIoCompletionManager(m, &gone1.vt), S_OK);
     post_n(e, NULL, 1);
     TEST_WAIT_COUNT(&gone1.calls, 1, 5000);
     CHECK_EQU(iocomp_hosting_undelivered(m), 0);
@@ -126,7 +129,7 @@ int main(void) {
     post_n(e, port, 50);
     int sv[2];
     test_socketpair(sv);
-    CHECK_EQU(m->Bind(m, NULL, (HANDLE)(intptr_t)sv[0]), S_OK);
+    CHECK_EQU(m->lpVtbl->Bind(m, NULL, (HANDLE)(intptr_t)sv[0]), S_OK);
     iocomp_overlapped *ov_data = test_io_ov(e, 1), *ov_cancel = test_io_ov(e, 2);
     char buf[16], buf2[16];
     CHECK_EQ(send(sv[1], "x", 1, 0), 1);
@@ -141,14 +144,14 @@ int main(void) {
     CHECK_REPORTS(1);
     /* Closing a port with packets queued still works and drains them. */
     HANDLE p2 = NULL;
-    CHECK_EQU(m->CreateIoCompletionPort(m, &p2), S_OK);
+    CHECK_EQU(m->lpVtbl->CreateIoCompletionPort(m, &p2), S_OK);
     post_n(e, p2, 10);
-    CHECK_EQU(m->CloseIoCompletionPort(m, p2), S_OK);
+    CHECK_EQU(m->lpVtbl->CloseIoCompletionPort(m, p2), S_OK);
     WAIT_UNDELIVERED(m, 112u);
     CHECK_EQ(atomic_load(&gone1.calls), 1);
 
     /* 2. E_FAIL: the same, for a new manager. */
-    CHECK_EQU(m->SetCLRIoCompletionManager(m, &gone2.vt), S_OK);
+    CHECK_EQU(m->lpVtbl->SetCLRIoCompletionManager(m, &gone2.vt), S_OK);
     post_n(e, port, 1);
     TEST_WAIT_COUNT(&gone2.calls, 1, 5000);
     post_n(e, port, 5);
@@ -158,7 +161,7 @@ int main(void) {
     CHECK_REPORTS(2);
 
     /* 3. S_OK: delivered again, nothing counted. */
-    CHECK_EQU(m->SetCLRIoCompletionManager(m, &good.vt), S_OK);
+    CHECK_EQU(m->lpVtbl->SetCLRIoCompletionManager(m, &good.vt), S_OK);
     post_n(e, port, 3);
     TEST_WAIT_COUNT(&good.calls, 3, 5000);
     test_sleep_us(20000);
@@ -167,7 +170,7 @@ int main(void) {
     CHECK_EQ(atomic_load(&gone2.calls), 1);
 
     /* 4. Gone again, then a destroy with packets queued. */
-    CHECK_EQU(m->SetCLRIoCompletionManager(m, &gone1.vt), S_OK);
+    CHECK_EQU(m->lpVtbl->SetCLRIoCompletionManager(m, &gone1.vt), S_OK);
     post_n(e, NULL, 1);
     TEST_WAIT_COUNT(&gone1.calls, 2, 5000);
     post_n(e, NULL, 25);
@@ -184,9 +187,9 @@ int main(void) {
     iocomp_overlapped_free(ov_cancel);
 
     /* 5. The default instance: a gone runtime, then shutdown. */
-    iocomp_host_io_completion_manager *d = iocomp_hosting_default();
+    IHostIoCompletionManager *d = iocomp_hosting_default();
     CHECK(d != NULL);
-    CHECK_EQU(d->SetCLRIoCompletionManager(d, &gone_default.vt), S_OK);
+    CHECK_EQU(d->lpVtbl->SetCLRIoCompletionManager(d, &gone_default.vt), S_OK);
     iocomp_engine *de = iocomp_hosting_engine(d);
     post_n(de, NULL, 1);
     TEST_WAIT_COUNT(&gone_default.calls, 1, 5000);

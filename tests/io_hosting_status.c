@@ -22,13 +22,15 @@
 
 #include <iocomp/hosting.h>
 
+#include "test_clr.h"
+
 struct clr {
-    iocomp_clr_io_completion_manager vt;
+    ICLRIoCompletionManager vt;
     atomic_uint_fast64_t calls;
     _Atomic(void *) last_self;
 };
 
-static HRESULT on_complete(iocomp_clr_io_completion_manager *self, DWORD err, DWORD bytes,
+static HRESULT on_complete(ICLRIoCompletionManager *self, DWORD err, DWORD bytes,
                            void *ov) {
     struct clr *c = (struct clr *)self;
     atomic_store(&c->last_self, (void *)self);
@@ -60,17 +62,18 @@ int main(void) {
     test_begin("io_hosting_status", 0);
     eng = test_io_engine_n(2, NULL, NULL); /* test_io extensions; no C callback */
     printf("io_hosting_status: backend %s\n", iocomp_backend_name(eng));
-    iocomp_host_io_completion_manager *m = NULL;
+    IHostIoCompletionManager *m = NULL;
     CHECK_OK(iocomp_hosting_create(eng, &m));
-    clr.vt.OnComplete = on_complete;
-    CHECK_EQU(m->SetCLRIoCompletionManager(m, &clr.vt), S_OK);
+    static const ICLRIoCompletionManagerVtbl clr_vtbl = TEST_CLR_VTBL(on_complete);
+    clr.vt.lpVtbl = &clr_vtbl;
+    CHECK_EQU(m->lpVtbl->SetCLRIoCompletionManager(m, &clr.vt), S_OK);
     iocomp_overlapped *ov = test_io_ov(eng, 1);
     char buf[64];
 
     /* A recv that finds data: S_OK. */
     int sv[2];
     test_socketpair(sv);
-    CHECK_EQU(m->Bind(m, NULL, (HANDLE)(intptr_t)sv[0]), S_OK);
+    CHECK_EQU(m->lpVtbl->Bind(m, NULL, (HANDLE)(intptr_t)sv[0]), S_OK);
     CHECK_EQ(send(sv[1], "hello", 5, 0), 5);
     uint64_t b = BASE(ov);
     test_io_arm(ov);
@@ -97,7 +100,7 @@ int main(void) {
     int holder = test_tcp_socket(false, &dead);
     int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     CHECK(c >= 0);
-    CHECK_EQU(m->Bind(m, NULL, (HANDLE)(intptr_t)c), S_OK);
+    CHECK_EQU(m->lpVtbl->Bind(m, NULL, (HANDLE)(intptr_t)c), S_OK);
     b = BASE(ov);
     test_io_arm(ov);
     expect(ov, b, iocomp_connect(eng, c, (struct sockaddr *)&dead, sizeof dead, ov),

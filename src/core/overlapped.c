@@ -308,3 +308,7 @@ IOCOMP_API int iocomp_set_host_overlapped_size(iocomp_engine *e, size_t size) {
     pthread_mutex_unlock(&e->lock);
     return r;
 }
+
+/* The exported function behind the header's inline macro (a P/Invoke host
+ * cannot inline it). */
+IOCOMP_API void *(iocomp_overlapped_ext)(iocomp_overlapped *ov) { return iocomp_overlapped_ext_inline_(ov); }

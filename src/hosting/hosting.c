@@ -1,5 +1,6 @@
 /*
- * hosting.c - IHostIoCompletionManager over the C API, one method each.
+ * hosting.c - IHostIoCompletionManager over the C API, one method each, as a
+ * COM object (lpVtbl first; IUnknown's QueryInterface, AddRef, Release).
  *
  * No logic of its own: every method converts its arguments (HANDLE <->
  * iocomp_port_t / fd, DWORD <-> uint32_t), calls one C function, and maps
@@ -8,7 +9,9 @@
  * same table: an HRESULT, as the OnComplete page says). Its one piece of
  * state is OnComplete's own result: E_FAIL or HOST_E_CLRNOTAVAILABLE (the
  * runtime is gone) stops the calls into that manager; later completions
- * are consumed and counted (iocomp_hosting_undelivered()).
+ * are consumed and counted (iocomp_hosting_undelivered()). References:
+ * the object's own count (its last Release frees it), and one reference on
+ * each ICLRIoCompletionManager it installed, kept until then.
  *
  * The process's default instance is the only global state in iocomp (its
  * section at the end says how it is published and shut down).
@@ -18,6 +21,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <iocomp.h>
 #include <iocomp/hosting.h>
@@ -26,64 +30,119 @@
 #include "core/internal.h" /* ioc_self_in(): is the caller a worker of an engine */
 
 struct host {
-    iocomp_host_io_completion_manager vt; /* first: self pointers are &vt */
-    iocomp_engine *e;
+    IHostIoCompletionManager com; /* first: This pointers are &com */
+    /* The engine; NULL once the default instance's shutdown destroyed it
+     * (then every method is HOST_E_ABANDONED). Stored at creation (published
+     * with the object) and by that shutdown (release); loaded by each method
+     * (acquire, pairing with it). */
+    ioc_atomic(iocomp_engine *) e;
+    /* COM references. AddRef: relaxed (a holder already has one). Release:
+     * acq_rel, so the freeing thread sees every holder's writes. */
+    ioc_atomic(uint32_t) refs;
     /* The installed ICLRIoCompletionManager, or GONE once one of its
      * OnComplete calls said the runtime is gone (E_FAIL,
      * HOST_E_CLRNOTAVAILABLE), or NULL before any. Stored by
      * SetCLRIoCompletionManager (release), swapped to GONE by the first such
      * call (a CAS from that very manager: one that a newer Set replaced is
      * left alone); loaded by each completion (acquire). */
-    ioc_atomic(iocomp_clr_io_completion_manager *) clr;
+    ioc_atomic(ICLRIoCompletionManager *) clr;
     /* Completions consumed while clr was GONE (or NULL). Relaxed: a count. */
     ioc_atomic(uint64_t) undelivered;
+    /* Every manager ever installed, each AddRef'd once, Released when the
+     * object is freed: a replaced manager may still be inside OnComplete. */
+    pthread_mutex_t held_lock;
+    ICLRIoCompletionManager **held;
+    size_t nheld, capheld;
 };
 
 /* The "runtime gone" marker: an address no manager can have. */
 static char gone_marker;
-#define GONE ((iocomp_clr_io_completion_manager *)(void *)&gone_marker)
+#define GONE ((ICLRIoCompletionManager *)(void *)&gone_marker)
 
-static inline iocomp_engine *E(iocomp_host_io_completion_manager *self) {
-    return ((struct host *)(void *)self)->e;
-}
+static inline struct host *H(IHostIoCompletionManager *self) { return (struct host *)(void *)self; }
+/* Acquire: pairs with the release store of the shutdown that cleared it. */
+static inline iocomp_engine *E(IHostIoCompletionManager *self) { return ioc_load(&H(self)->e, IOC_ACQUIRE); }
 #define HR(x) iocomp_hresult_from_errno(x)
+/* The method's engine, or its HRESULT: E_INVALIDARG for This NULL,
+ * HOST_E_ABANDONED once the engine is gone. */
+#define ENGINE(self, e)                                                                           \
+    iocomp_engine *e;                                                                             \
+    do {                                                                                          \
+        if (!(self)) return E_INVALIDARG;                                                         \
+        if (!(e = E(self))) return HOST_E_ABANDONED;                                              \
+    } while (0)
+
+static bool iid_is(REFIID a, const IID *b) { return memcmp(a, b, sizeof *b) == 0; }
+
+/* ---- IUnknown -------------------------------------------------------------------- */
+static HRESULT m_query_interface(IHostIoCompletionManager *self, REFIID riid, void **ppv) {
+    if (!ppv) return E_POINTER;
+    *ppv = NULL;
+    if (!self || !riid) return E_INVALIDARG;
+    if (!iid_is(riid, &IID_IUnknown) && !iid_is(riid, &IID_IHostIoCompletionManager)) return E_NOINTERFACE;
+    self->lpVtbl->AddRef(self);
+    *ppv = self;
+    return S_OK;
+}
+
+static ULONG m_add_ref(IHostIoCompletionManager *self) {
+    if (!self) return 0;
+    return ioc_fetch_add(&H(self)->refs, 1, IOC_RELAXED) + 1;
+}
+
+static void host_free(struct host *h) {
+    for (size_t i = 0; i < h->nheld; i++) h->held[i]->lpVtbl->Release(h->held[i]);
+    free(h->held);
+    pthread_mutex_destroy(&h->held_lock);
+    free(h);
+}
+
+static ULONG m_release(IHostIoCompletionManager *self) {
+    if (!self) return 0;
+    uint32_t left = ioc_fetch_sub(&H(self)->refs, 1, IOC_ACQ_REL) - 1;
+    if (left == 0) host_free(H(self));
+    return left;
+}
+
+/* ---- the 11 methods ------------------------------------------------------------------ */
 
 /* *phPort is the new port, or 0 when none was created (the method's page:
  * "or 0 (zero), if the port could not be created"), whatever the failure. */
-static HRESULT m_create_port(iocomp_host_io_completion_manager *self, HANDLE *phPort) {
+static HRESULT m_create_port(IHostIoCompletionManager *self, HANDLE *phPort) {
     if (!phPort) return E_INVALIDARG;
     *phPort = NULL;
-    if (!self) return E_INVALIDARG;
+    ENGINE(self, e);
     iocomp_port_t p;
-    int r = iocomp_port_create(E(self), &p);
+    int r = iocomp_port_create(e, &p);
     if (r == 0) *phPort = (HANDLE)(uintptr_t)p;
     return HR(r);
 }
 
-static HRESULT m_close_port(iocomp_host_io_completion_manager *self, HANDLE hPort) {
-    if (!self) return E_INVALIDARG;
-    return HR(iocomp_port_close(E(self), (iocomp_port_t)(uintptr_t)hPort));
+static HRESULT m_close_port(IHostIoCompletionManager *self, HANDLE hPort) {
+    ENGINE(self, e);
+    return HR(iocomp_port_close(e, (iocomp_port_t)(uintptr_t)hPort));
 }
 
-static HRESULT m_set_max(iocomp_host_io_completion_manager *self, DWORD n) {
-    if (!self) return E_INVALIDARG;
-    return HR(iocomp_set_max_threads(E(self), n));
+static HRESULT m_set_max(IHostIoCompletionManager *self, DWORD n) {
+    ENGINE(self, e);
+    return HR(iocomp_set_max_threads(e, n));
 }
 
-static HRESULT m_get_max(iocomp_host_io_completion_manager *self, DWORD *out) {
-    if (!self) return E_INVALIDARG;
-    return HR(iocomp_get_max_threads(E(self), out));
+static HRESULT m_get_max(IHostIoCompletionManager *self, DWORD *out) {
+    ENGINE(self, e);
+    return HR(iocomp_get_max_threads(e, out));
 }
 
-static HRESULT m_get_available(iocomp_host_io_completion_manager *self, DWORD *out) {
-    if (!self) return E_INVALIDARG;
-    return HR(iocomp_get_available_threads(E(self), out));
+static HRESULT m_get_available(IHostIoCompletionManager *self, DWORD *out) {
+    ENGINE(self, e);
+    return HR(iocomp_get_available_threads(e, out));
 }
 
-static HRESULT m_get_ov_size(iocomp_host_io_completion_manager *self, DWORD *pcbSize) {
-    if (!self || !pcbSize) return E_INVALIDARG;
+static HRESULT m_get_ov_size(IHostIoCompletionManager *self, DWORD *pcbSize) {
+    ENGINE(self, e);
+    if (!pcbSize) return E_INVALIDARG;
     size_t s;
-    int r = iocomp_get_host_overlapped_size(E(self), &s);
+    int r = iocomp_get_host_overlapped_size(e, &s);
     if (r == 0) *pcbSize = (DWORD)s; /* bounded by IOCOMP_HOST_OVERLAPPED_LIMIT */
     return HR(r);
 }
@@ -95,16 +154,16 @@ static void on_complete(void *ctx, int32_t status, uint32_t bytes, iocomp_overla
     (void)key;
     struct host *h = ctx;
     /* Acquire: pairs with m_set_clr's release store (the manager's object). */
-    iocomp_clr_io_completion_manager *m = ioc_load(&h->clr, IOC_ACQUIRE);
+    ICLRIoCompletionManager *m = ioc_load(&h->clr, IOC_ACQUIRE);
     if (!m || m == GONE) {
         ioc_fetch_add(&h->undelivered, 1, IOC_RELAXED);
         return;
     }
-    HRESULT hr = m->OnComplete(m, (DWORD)iocomp_oncomplete_hresult_from_errno(status), bytes, ov);
+    HRESULT hr = m->lpVtbl->OnComplete(m, (DWORD)iocomp_oncomplete_hresult_from_errno(status), bytes, ov);
     if (hr != E_FAIL && hr != HOST_E_CLRNOTAVAILABLE) return;
     /* Only the call that turns this very manager to GONE reports; a newer
      * manager installed meanwhile stays. */
-    iocomp_clr_io_completion_manager *want = m;
+    ICLRIoCompletionManager *want = m;
     if (ioc_cas(&h->clr, &want, GONE, IOC_RELAXED, IOC_RELAXED))
         fprintf(stderr,
                 "iocomp: ICLRIoCompletionManager::OnComplete returned 0x%08x (the runtime is "
@@ -113,45 +172,81 @@ static void on_complete(void *ctx, int32_t status, uint32_t bytes, iocomp_overla
                 (unsigned)hr, (void *)m);
 }
 
-static HRESULT m_set_clr(iocomp_host_io_completion_manager *self, iocomp_clr_io_completion_manager *pManager) {
-    if (!self) return E_INVALIDARG;
-    if (pManager && !pManager->OnComplete) return E_INVALIDARG;
-    struct host *h = (struct host *)(void *)self;
+/* Holds a reference on m until the object is freed (once per manager). The
+ * runtime's AddRef runs after the lock: no foreign code under it. */
+static int hold(struct host *h, ICLRIoCompletionManager *m) {
+    int r = 0;
+    bool added = false;
+    pthread_mutex_lock(&h->held_lock);
+    size_t i = 0;
+    while (i < h->nheld && h->held[i] != m) i++;
+    if (i == h->nheld) {
+        if (h->nheld == h->capheld) {
+            size_t nc = h->capheld ? h->capheld * 2 : 4;
+            ICLRIoCompletionManager **n = realloc(h->held, nc * sizeof *n);
+            if (!n) r = -ENOMEM;
+            else {
+                h->held = n;
+                h->capheld = nc;
+            }
+        }
+        if (r == 0) {
+            h->held[h->nheld++] = m;
+            added = true;
+        }
+    }
+    pthread_mutex_unlock(&h->held_lock);
+    if (added) m->lpVtbl->AddRef(m);
+    return r;
+}
+
+static HRESULT m_set_clr(IHostIoCompletionManager *self, ICLRIoCompletionManager *pManager) {
+    ENGINE(self, e);
+    if (pManager && (!pManager->lpVtbl || !pManager->lpVtbl->OnComplete || !pManager->lpVtbl->AddRef ||
+                     !pManager->lpVtbl->Release))
+        return E_INVALIDARG;
+    struct host *h = H(self);
     if (!pManager) /* the last manager keeps what is already queued */
-        return HR(iocomp_set_completion_manager(h->e, NULL, NULL));
+        return HR(iocomp_set_completion_manager(e, NULL, NULL));
+    int r = hold(h, pManager);
+    if (r < 0) return HR(r);
     /* Release: publishes the manager's object to on_complete's acquire load;
      * before the engine's install, so that no request accepted once it is
      * installed finds the old value. A failed install puts the old one back
      * (unless a concurrent Set replaced ours meanwhile). */
-    iocomp_clr_io_completion_manager *old = ioc_xchg(&h->clr, pManager, IOC_ACQ_REL);
-    int r = iocomp_set_completion_manager(h->e, on_complete, h);
+    ICLRIoCompletionManager *old = ioc_xchg(&h->clr, pManager, IOC_ACQ_REL);
+    r = iocomp_set_completion_manager(e, on_complete, h);
     if (r < 0) ioc_cas(&h->clr, &pManager, old, IOC_RELEASE, IOC_RELAXED);
     return HR(r);
 }
 
-static HRESULT m_init_ov(iocomp_host_io_completion_manager *self, void *pvOverlapped) {
-    if (!self) return E_INVALIDARG;
-    return HR(iocomp_overlapped_init(E(self), pvOverlapped));
+static HRESULT m_init_ov(IHostIoCompletionManager *self, void *pvOverlapped) {
+    ENGINE(self, e);
+    return HR(iocomp_overlapped_init(e, pvOverlapped));
 }
 
-static HRESULT m_bind(iocomp_host_io_completion_manager *self, HANDLE hPort, HANDLE hHandle) {
-    if (!self) return E_INVALIDARG;
+static HRESULT m_bind(IHostIoCompletionManager *self, HANDLE hPort, HANDLE hHandle) {
+    ENGINE(self, e);
     intptr_t fd = (intptr_t)hHandle;
     if (fd < 0 || fd > INT32_MAX) return E_INVALIDARG;
-    return HR(iocomp_bind(E(self), (iocomp_port_t)(uintptr_t)hPort, (int)fd, (uintptr_t)fd));
+    return HR(iocomp_bind(e, (iocomp_port_t)(uintptr_t)hPort, (int)fd, (uintptr_t)fd));
 }
 
-static HRESULT m_set_min(iocomp_host_io_completion_manager *self, DWORD n) {
-    if (!self) return E_INVALIDARG;
-    return HR(iocomp_set_min_threads(E(self), n));
+static HRESULT m_set_min(IHostIoCompletionManager *self, DWORD n) {
+    ENGINE(self, e);
+    return HR(iocomp_set_min_threads(e, n));
 }
 
-static HRESULT m_get_min(iocomp_host_io_completion_manager *self, DWORD *out) {
-    if (!self) return E_INVALIDARG;
-    return HR(iocomp_get_min_threads(E(self), out));
+static HRESULT m_get_min(IHostIoCompletionManager *self, DWORD *out) {
+    ENGINE(self, e);
+    return HR(iocomp_get_min_threads(e, out));
 }
 
-static const iocomp_host_io_completion_manager vtable = {
+/* MSCorEE.h's order: IUnknown's three, then the interface's eleven. */
+static const IHostIoCompletionManagerVtbl vtable = {
+    .QueryInterface = m_query_interface,
+    .AddRef = m_add_ref,
+    .Release = m_release,
     .CreateIoCompletionPort = m_create_port,
     .CloseIoCompletionPort = m_close_port,
     .SetMaxThreads = m_set_max,
@@ -165,26 +260,32 @@ static const iocomp_host_io_completion_manager vtable = {
     .GetMinThreads = m_get_min,
 };
 
-IOCOMP_API int iocomp_hosting_create(iocomp_engine *e, iocomp_host_io_completion_manager **out) {
+IOCOMP_API int iocomp_hosting_create(iocomp_engine *e, IHostIoCompletionManager **out) {
     if (!e || !out) return -EINVAL;
-    struct host *h = malloc(sizeof *h);
+    struct host *h = calloc(1, sizeof *h);
     if (!h) return -ENOMEM;
-    h->vt = vtable;
-    h->e = e;
-    ioc_store(&h->clr, NULL, IOC_RELAXED); /* published with *out by the caller */
+    if (pthread_mutex_init(&h->held_lock, NULL) != 0) {
+        free(h);
+        return -ENOMEM;
+    }
+    h->com.lpVtbl = &vtable;
+    /* All relaxed: published with *out by the caller. */
+    ioc_store(&h->e, e, IOC_RELAXED);
+    ioc_store(&h->refs, 1, IOC_RELAXED);
+    ioc_store(&h->clr, NULL, IOC_RELAXED);
     ioc_store(&h->undelivered, 0, IOC_RELAXED);
-    *out = &h->vt;
+    *out = &h->com;
     return 0;
 }
 
-IOCOMP_API void iocomp_hosting_release(iocomp_host_io_completion_manager *m) { free(m); }
+IOCOMP_API void iocomp_hosting_release(IHostIoCompletionManager *m) { (void)m_release(m); }
 
-IOCOMP_API uint64_t iocomp_hosting_undelivered(iocomp_host_io_completion_manager *m) {
+IOCOMP_API uint64_t iocomp_hosting_undelivered(IHostIoCompletionManager *m) {
     if (!m) return 0;
-    return ioc_load(&((struct host *)(void *)m)->undelivered, IOC_RELAXED);
+    return ioc_load(&H(m)->undelivered, IOC_RELAXED);
 }
 
-IOCOMP_API iocomp_engine *iocomp_hosting_engine(iocomp_host_io_completion_manager *m) {
+IOCOMP_API iocomp_engine *iocomp_hosting_engine(IHostIoCompletionManager *m) {
     return m ? E(m) : NULL;
 }
 
@@ -219,17 +320,17 @@ static pthread_mutex_t shutdown_lock = PTHREAD_MUTEX_INITIALIZER;
  * each pairing with the creation's release store so that the wrapper (h->e)
  * and the engine behind it are seen whole by a thread that did not create
  * them. */
-static ioc_atomic(iocomp_host_io_completion_manager *) default_mgr;
+static ioc_atomic(IHostIoCompletionManager *) default_mgr;
 /* The published instance's engine, stored and cleared with default_mgr
  * (before it, and after it). Only compared, never dereferenced: shutdown's
  * "from a callback of the instance?" test must not read a wrapper that a
  * concurrent shutdown may have freed. Relaxed: a value, no publication. */
 static ioc_atomic(iocomp_engine *) default_eng;
 
-IOCOMP_API iocomp_host_io_completion_manager *iocomp_hosting_default(void) {
+IOCOMP_API IHostIoCompletionManager *iocomp_hosting_default(void) {
     /* Acquire: pairs with the release store of the creation below. The fast
      * path: no lock once the instance exists, also during a shutdown. */
-    iocomp_host_io_completion_manager *m = ioc_load(&default_mgr, IOC_ACQUIRE);
+    IHostIoCompletionManager *m = ioc_load(&default_mgr, IOC_ACQUIRE);
     if (m) return m;
     pthread_mutex_lock(&default_lock);
     /* Acquire: pairs with the release store of a creation that ran between
@@ -264,7 +365,7 @@ IOCOMP_API HRESULT iocomp_hosting_shutdown(void) {
      * own engine is alive while it runs, the wrapper may not be. */
     iocomp_engine *de = ioc_load(&default_eng, IOC_RELAXED);
     if (de && ioc_self_in(de)) return HR(-EDEADLK);
-    iocomp_host_io_completion_manager *m;
+    IHostIoCompletionManager *m;
     pthread_mutex_lock(&shutdown_lock);
     /* Acquire: as above. Read again: a shutdown that held the lock before us
      * may have ended the instance (NULL), and a creation made a new one. */
@@ -277,7 +378,10 @@ IOCOMP_API HRESULT iocomp_hosting_shutdown(void) {
              * with NULL, a creation that sees it builds its own instance. */
             ioc_store(&default_mgr, NULL, IOC_RELEASE);
             ioc_store(&default_eng, NULL, IOC_RELAXED);
-            iocomp_hosting_release(m);
+            /* Release: pairs with E()'s acquire in a method of a host that
+             * still holds a reference: HOST_E_ABANDONED from now on. */
+            ioc_store(&H(m)->e, NULL, IOC_RELEASE);
+            m_release(m); /* iocomp's reference: frees it unless the host holds one */
         }
     }
     pthread_mutex_unlock(&shutdown_lock);
