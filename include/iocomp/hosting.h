@@ -223,9 +223,11 @@ typedef struct IHostIoCompletionManagerVtbl {
     HRESULT(STDMETHODCALLTYPE *QueryInterface)(IHostIoCompletionManager *This, REFIID riid, void **ppvObject);
     ULONG(STDMETHODCALLTYPE *AddRef)(IHostIoCompletionManager *This);
     ULONG(STDMETHODCALLTYPE *Release)(IHostIoCompletionManager *This);
-    /* Every method below returns HOST_E_ABANDONED once the object's engine
-     * is gone (the default instance after iocomp_hosting_shutdown() returned
-     * S_OK, on an object someone still holds a reference to). */
+    /* On the default instance, every method below returns HOST_E_ABANDONED
+     * once iocomp_hosting_shutdown() returned S_OK (an object the host still
+     * holds a reference to). An object of iocomp_hosting_create() does not
+     * know when its caller destroys the engine: call no method of it after
+     * iocomp_engine_destroy(). */
     /* *phPort gets the new port, or 0 (NULL) if none was created, whatever
      * the failure. E_INVALIDARG phPort NULL (nothing written) or This NULL;
      * E_OUTOFMEMORY no memory, or the engine's 65535 port slots (the default
@@ -247,8 +249,9 @@ typedef struct IHostIoCompletionManagerVtbl {
      * "runtime gone" state (see OnComplete): it is called from then on;
      * iocomp_hosting_undelivered() keeps its count. References: iocomp
      * AddRefs each manager it installs and Releases every manager it ever
-     * installed when the object is freed (its last Release, or the default
-     * instance's shutdown), not when one is replaced or removed: a completion
+     * installed when the object is freed (its last Release: for the default
+     * instance, its shutdown, or the host's last Release after it if the
+     * host held a reference), not when one is replaced or removed: a completion
      * may still be running in the replaced manager's OnComplete then. So a
      * manager stays valid while its completions may run with nothing the
      * runtime must do. E_INVALIDARG pManager's lpVtbl, OnComplete, AddRef or

@@ -16,8 +16,8 @@
  * Debian's libjemalloc_pic.a linked into libiocomp with every symbol made
  * local but three, renamed ioc_je_mallocx / ioc_je_sdallocx /
  * ioc_je_mallctl. So linking or loading libiocomp never replaces the host's
- * malloc/free (or a jemalloc the host links itself: that one and this one
- * share nothing), only overlapped memory lives in these arenas, and binding
+ * malloc/free (or a jemalloc the host links itself: the two share no
+ * state, but both read MALLOC_CONF from the environment), only overlapped memory lives in these arenas, and binding
  * a worker to the engine's arena (thread.arena) redirects nothing of the
  * host's: a callback's own malloc is still the host's.
  *

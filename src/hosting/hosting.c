@@ -42,10 +42,19 @@ struct host {
     /* The installed ICLRIoCompletionManager, or GONE once one of its
      * OnComplete calls said the runtime is gone (E_FAIL,
      * HOST_E_CLRNOTAVAILABLE), or NULL before any. Stored by
-     * SetCLRIoCompletionManager (release), swapped to GONE by the first such
-     * call (a CAS from that very manager: one that a newer Set replaced is
-     * left alone); loaded by each completion (acquire). */
+     * SetCLRIoCompletionManager (release) and turned to GONE by the first
+     * such call, both under gone_lock (see install_gen: an install made
+     * after that call read the manager is left alone); loaded by each
+     * completion (acquire). */
     ioc_atomic(ICLRIoCompletionManager *) clr;
+    /* Installs so far: SetCLRIoCompletionManager bumps it with each manager
+     * it installs, under gone_lock, after storing clr. A completion reads it
+     * (acquire) before clr; its "runtime gone" result turns clr to GONE, under
+     * gone_lock, only if no install happened since (install_gen unchanged):
+     * so a re-install of the very same manager racing that result is not
+     * undone. */
+    ioc_atomic(uint64_t) install_gen;
+    pthread_mutex_t gone_lock;
     /* Completions consumed while clr was GONE (or NULL). Relaxed: a count. */
     ioc_atomic(uint64_t) undelivered;
     /* Every manager ever installed, each AddRef'd once, Released when the
@@ -94,6 +103,7 @@ static void host_free(struct host *h) {
     for (size_t i = 0; i < h->nheld; i++) h->held[i]->lpVtbl->Release(h->held[i]);
     free(h->held);
     pthread_mutex_destroy(&h->held_lock);
+    pthread_mutex_destroy(&h->gone_lock);
     free(h);
 }
 
@@ -154,6 +164,9 @@ static void on_complete(void *ctx, int32_t status, uint32_t bytes, iocomp_overla
     (void)key;
     struct host *h = ctx;
     /* Acquire: pairs with m_set_clr's release store (the manager's object). */
+    /* Acquire: pairs with m_set_clr's release increment (done after its clr
+     * store), so the clr read next is that install's or a later one. */
+    uint64_t gen = ioc_load(&h->install_gen, IOC_ACQUIRE);
     ICLRIoCompletionManager *m = ioc_load(&h->clr, IOC_ACQUIRE);
     if (!m || m == GONE) {
         ioc_fetch_add(&h->undelivered, 1, IOC_RELAXED);
@@ -161,10 +174,16 @@ static void on_complete(void *ctx, int32_t status, uint32_t bytes, iocomp_overla
     }
     HRESULT hr = m->lpVtbl->OnComplete(m, (DWORD)iocomp_oncomplete_hresult_from_errno(status), bytes, ov);
     if (hr != E_FAIL && hr != HOST_E_CLRNOTAVAILABLE) return;
-    /* Only the call that turns this very manager to GONE reports; a newer
-     * manager installed meanwhile stays. */
-    ICLRIoCompletionManager *want = m;
-    if (ioc_cas(&h->clr, &want, GONE, IOC_RELAXED, IOC_RELAXED))
+    /* Only the call that turns this very install to GONE reports; a manager
+     * installed meanwhile (the same one too) stays. The rare path: a lock. */
+    bool report = false;
+    pthread_mutex_lock(&h->gone_lock);
+    if (ioc_load(&h->install_gen, IOC_RELAXED) == gen && ioc_load(&h->clr, IOC_RELAXED) == m) {
+        ioc_store(&h->clr, GONE, IOC_RELAXED); /* under gone_lock, as every install */
+        report = true;
+    }
+    pthread_mutex_unlock(&h->gone_lock);
+    if (report)
         fprintf(stderr,
                 "iocomp: ICLRIoCompletionManager::OnComplete returned 0x%08x (the runtime is "
                 "gone): no further OnComplete calls for manager %p; later completions are "
@@ -210,13 +229,22 @@ static HRESULT m_set_clr(IHostIoCompletionManager *self, ICLRIoCompletionManager
         return HR(iocomp_set_completion_manager(e, NULL, NULL));
     int r = hold(h, pManager);
     if (r < 0) return HR(r);
-    /* Release: publishes the manager's object to on_complete's acquire load;
-     * before the engine's install, so that no request accepted once it is
-     * installed finds the old value. A failed install puts the old one back
-     * (unless a concurrent Set replaced ours meanwhile). */
+    /* Release (xchg and increment): publish the manager's object to
+     * on_complete's acquire loads; before the engine's install, so that no
+     * request accepted once it is installed finds the old value. Under
+     * gone_lock: a "runtime gone" result that read an older generation finds
+     * a new one and leaves this install alone. A failed install puts the old
+     * manager back (unless a concurrent Set replaced ours meanwhile). */
+    pthread_mutex_lock(&h->gone_lock);
     ICLRIoCompletionManager *old = ioc_xchg(&h->clr, pManager, IOC_ACQ_REL);
+    ioc_fetch_add(&h->install_gen, 1, IOC_RELEASE);
+    pthread_mutex_unlock(&h->gone_lock);
     r = iocomp_set_completion_manager(e, on_complete, h);
-    if (r < 0) ioc_cas(&h->clr, &pManager, old, IOC_RELEASE, IOC_RELAXED);
+    if (r < 0) {
+        pthread_mutex_lock(&h->gone_lock);
+        if (ioc_load(&h->clr, IOC_RELAXED) == pManager) ioc_store(&h->clr, old, IOC_RELEASE);
+        pthread_mutex_unlock(&h->gone_lock);
+    }
     return HR(r);
 }
 
@@ -268,12 +296,18 @@ IOCOMP_API int iocomp_hosting_create(iocomp_engine *e, IHostIoCompletionManager 
         free(h);
         return -ENOMEM;
     }
+    if (pthread_mutex_init(&h->gone_lock, NULL) != 0) {
+        pthread_mutex_destroy(&h->held_lock);
+        free(h);
+        return -ENOMEM;
+    }
     h->com.lpVtbl = &vtable;
     /* All relaxed: published with *out by the caller. */
     ioc_store(&h->e, e, IOC_RELAXED);
     ioc_store(&h->refs, 1, IOC_RELAXED);
     ioc_store(&h->clr, NULL, IOC_RELAXED);
     ioc_store(&h->undelivered, 0, IOC_RELAXED);
+    ioc_store(&h->install_gen, 0, IOC_RELAXED);
     *out = &h->com;
     return 0;
 }
@@ -381,9 +415,11 @@ IOCOMP_API HRESULT iocomp_hosting_shutdown(void) {
             /* Release: pairs with E()'s acquire in a method of a host that
              * still holds a reference: HOST_E_ABANDONED from now on. */
             ioc_store(&H(m)->e, NULL, IOC_RELEASE);
-            m_release(m); /* iocomp's reference: frees it unless the host holds one */
         }
     }
     pthread_mutex_unlock(&shutdown_lock);
+    /* iocomp's reference, after the lock: freeing calls the runtime's
+     * Release on each manager, which may call back into iocomp. */
+    if (m && r == 0) m_release(m);
     return HR(r);
 }

@@ -7,8 +7,9 @@
 #   pkg-config --cflags --libs iocomp              (shared)
 #   pkg-config --static --libs iocomp              (libiocomp.a; and, outside
 #                                                   sanitizer builds, cc -static)
-# and checks that each links what it should and that nothing names a prefix
-# other than the one installed to.
+# and checks that each links what it should, that nothing names a prefix
+# other than the one installed to, and that the man pages are installed
+# (man -M <prefix>/share/man iocomp_post finds its page).
 #
 #   tests/consumer/run.sh <build dir> <cmake> <cc> <config> [flags...]
 # flags: the build's sanitizer flags (IOCOMP_SAN_FLAGS), used for the consumer
@@ -71,6 +72,13 @@ libdir=$(dirname "$(dirname "$pc")")
 [ -f "$libdir/libiocomp.a" ] || fail "no libiocomp.a in $libdir"
 [ -e "$libdir/libiocomp.so" ] || fail "no libiocomp.so in $libdir"
 grep -qx "prefix=$prefix" "$pc" || { cat "$pc" >&2; fail "$pc: prefix is not $prefix"; }
+manpage=$(find "$prefix" -name iocomp_post.3 -path '*/man3/*' | head -1)
+[ -n "$manpage" ] || fail "no man page iocomp_post.3 installed under $prefix"
+if command -v man > /dev/null; then
+    mandir=$(dirname "$(dirname "$manpage")")
+    [ "$(man -M "$mandir" -w iocomp_post 2>/dev/null)" = "$manpage" ] ||
+        fail "man -M $mandir -w iocomp_post does not find $manpage"
+fi
 
 cflags=(-Wall -Wextra -Werror "${flags[@]}")
 
