@@ -35,6 +35,9 @@
 #      same-run ratios that the brief's performance targets are stated in,
 #      headed by the machine: CPU model, kernel, the kit's W0 physics (run
 #      after step 3), and tools/iocomp-info (backend, io_uring features)
+#   7. draws PNG charts of the run (tools/charts.sh, gnuplot) into
+#      build-release/charts/: iocomp against every peer as same-run ratios,
+#      and the W3 / W4 latency distributions
 #
 # Everything printed is also in build-release/bench.log (the kit's part alone
 # in build-release/bench-kit*.log, one per invocation, what summarize.sh reads).
@@ -88,7 +91,7 @@ say() { printf '\n### %s\n' "$*"; }
 want() { [ "$ONLY" = all ] || case " $ONLY " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 # --- 1. packages -------------------------------------------------------------------
-install_packages() { "$HERE/deps.sh"; }
+install_packages() { IOCOMP_EXTRA_PKGS="gnuplot-nox ${IOCOMP_EXTRA_PKGS:-}" "$HERE/deps.sh"; }
 
 # --- 2. build ------------------------------------------------------------------------
 build_iocomp() {
@@ -388,4 +391,5 @@ main 2>&1 | tee "$LOG.part"
 rc=${PIPESTATUS[0]}
 mv -f "$LOG.part" "$LOG"
 echo "log: $LOG"
+"$HERE/charts.sh" "$BUILD_DIR" || echo "charts: failed (the run's figures are in the log)"
 exit "$rc"

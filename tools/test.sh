@@ -10,7 +10,8 @@
 #   tools/test.sh test|asan|tsan   one of them
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/deps.sh
+# groff and man: the 'man' test formats every page and renders one with them.
+IOCOMP_EXTRA_PKGS="groff-base man-db ${IOCOMP_EXTRA_PKGS:-}" tools/deps.sh
 JOBS=$(nproc)
 ONLY=${1:-all}
 failed=""
