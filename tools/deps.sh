@@ -3,7 +3,7 @@
 # only those missing. Used by tools/test.sh and tools/bench.sh; run as root or
 # with sudo available.
 set -euo pipefail
-PKGS="cmake make pkg-config gcc g++ libck-dev libjemalloc-dev liburing-dev libbenchmark-dev ${IOCOMP_EXTRA_PKGS:-}"
+PKGS="cmake make pkg-config gcc g++ libck-dev libjemalloc-dev liburing-dev libbenchmark-dev systemtap-sdt-dev ${IOCOMP_EXTRA_PKGS:-}"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

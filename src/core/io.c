@@ -59,6 +59,7 @@
 
 #include "backends/backend.h"
 #include "core/internal.h"
+#include "core/probes.h"
 
 #define BIND_SKIP 1u
 #define OV_MAGIC 0x696f6376u /* overlapped.c's "iocv" */
@@ -290,6 +291,7 @@ static int accept_and_submit(iocomp_engine *e, struct ioc_req *r, iocomp_port_t 
         ioc_port_unaccept(e, idx);
         return release(r, rc);
     }
+    IOC_PROBE4(submit, e, r->fd, r->op, (void *)r); /* r is the overlapped */
     if (w) ioc_owner_inc(&w->st.io_submitted, 1);
     else ioc_fetch_add(&e->io_host_submitted, 1, IOC_RELAXED);
     return 0;

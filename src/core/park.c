@@ -54,6 +54,7 @@
 
 #include "backends/backend.h"
 #include "core/internal.h"
+#include "core/probes.h"
 
 /* Returns false when the timeout (ns, 0 = none) expired. */
 static int futex_wait(ioc_atomic(uint32_t) *word, uint32_t val, uint64_t ns) {
@@ -155,6 +156,7 @@ void ioc_wake_one(iocomp_engine *e) {
     }
     pthread_mutex_unlock(&pk->lock);
     if (!w) return;
+    IOC_PROBE2(wake, e, w->index);
     /* P2: release pairs with the sleeper's acquire load of the word. */
     ioc_store(&w->futex_word, 0, IOC_RELEASE);
     if (e->be->unpark) e->be->unpark(w);
@@ -236,6 +238,7 @@ bool ioc_park(struct ioc_worker *w, bool yielding) {
     iocomp_engine *e = w->e;
     struct ioc_park *pk = &e->park;
 
+    IOC_PROBE2(park, e, w->index);
     pthread_mutex_lock(&pk->lock);
     w->park_next = pk->top;
     pk->top = w;

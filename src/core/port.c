@@ -69,6 +69,7 @@
 
 #include "backends/backend.h"
 #include "core/internal.h"
+#include "core/probes.h"
 
 static inline uint32_t h_idx1(iocomp_port_t h) { return (uint32_t)(h & 0xffffffffu); }
 static inline uint32_t h_gen(iocomp_port_t h) { return (uint32_t)(h >> 32); }
@@ -527,6 +528,7 @@ static int close_slot(iocomp_engine *e, iocomp_port_t h, struct ioc_port *p, uin
 }
 
 IOCOMP_API int iocomp_port_close(iocomp_engine *e, iocomp_port_t port) {
+    IOC_PROBE2(close, e, port);
     if (!e || port == IOCOMP_DEFAULT_PORT) return -EINVAL;
     if (port == ioc_load(&e->default_port, IOC_ACQUIRE)) return -EINVAL;
     struct ioc_port *p;

@@ -75,6 +75,7 @@
 #include <string.h>
 
 #include "core/internal.h"
+#include "core/probes.h"
 
 #define OVF_CHUNK 256u
 
@@ -280,6 +281,7 @@ int ioc_inject_post(iocomp_engine *e, struct ioc_port *port, uint32_t gen, const
         if (r == 0) {
             ioc_owner_inc(&port->count_host, 1); /* one writer at a time: the lock holder */
             ioc_owner_inc(&q->posts, 1);
+            IOC_PROBE4(inject, e, p->port_idx, p->status, p->bytes);
         }
     }
     pthread_mutex_unlock(&q->lock);

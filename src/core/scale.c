@@ -84,6 +84,7 @@
 
 #include "backends/backend.h"
 #include "core/internal.h"
+#include "core/probes.h"
 
 #define MON_SAMPLE_NS 400000u
 #define MON_SLOW_NS 2000000u
@@ -313,6 +314,7 @@ static void *monitor_main(void *arg) {
                 /* In one callback for a whole sample: what its backend slot
                  * holds (io_uring: ready CQEs, unsubmitted SQEs) must not
                  * wait for it. */
+                IOC_PROBE2(rescue, e, w->index);
                 if (e->be->rescue) e->be->rescue(e, w);
             } else {
                 ioc_store(&e->mon_seq[i], seq, IOC_RELAXED);

@@ -66,6 +66,7 @@
 
 #include "backends/backend.h"
 #include "core/internal.h"
+#include "core/probes.h"
 
 __thread struct ioc_worker *ioc_self __attribute__((tls_model("initial-exec")));
 
@@ -272,6 +273,7 @@ static bool steal(struct ioc_worker *w, struct ioc_pkt *out) {
             if (k) {
                 *out = buf[0];
                 keep_rest(w, buf, k);
+                IOC_PROBE4(steal, e, w->index, v->index, k);
                 ioc_owner_inc(&w->st.steals, 1);
                 ioc_owner_inc(&w->st.stolen, k);
                 return true;
@@ -345,6 +347,7 @@ void ioc_dispatch(struct ioc_worker *w, const struct ioc_pkt *p) {
         ioc_fetch_add(&e->inj_run_count, 1, IOC_RELAXED);
     }
     if (ioc_likely(!p->flags)) {
+        IOC_PROBE5(complete, w->e, p->status, p->bytes, p->ov, p->key);
         cb->fn(cb->ctx, p->status, p->bytes, p->ov, p->key);
     } else {
         int32_t status = p->status;
@@ -359,6 +362,7 @@ void ioc_dispatch(struct ioc_worker *w, const struct ioc_pkt *p) {
         /* I1: the request is over; release pairs with the acquire CAS of the
          * next submit (core/io.c), which may come from this very callback. */
         ioc_store(&r->state, REQ_IDLE, IOC_RELEASE);
+        IOC_PROBE5(complete, w->e, status, bytes, p->ov, p->key);
         cb->fn(cb->ctx, status, bytes, p->ov, p->key);
     }
     if (d == 0) ioc_store(&w->cb_seq, seq + 1, IOC_RELAXED); /* even: idle */
