@@ -286,12 +286,16 @@ static int accept_and_submit(iocomp_engine *e, struct ioc_req *r, iocomp_port_t 
     int rc = ioc_port_accept(e, w, port, &idx);
     if (ioc_unlikely(rc < 0)) return release(r, rc == -EBADF ? -EBADF : rc);
     r->port_idx = idx;
+    /* For the probe, read before the submit: after it the request is the
+     * backend's, and a callback on another worker may already reuse it. */
+    const int32_t probe_fd = r->fd;
+    const unsigned probe_op = r->op;
     rc = e->be->submit(e, w, r);
     if (ioc_unlikely(rc < 0)) {
         ioc_port_unaccept(e, idx);
         return release(r, rc);
     }
-    IOC_PROBE4(submit, e, r->fd, r->op, (void *)r); /* r is the overlapped */
+    IOC_PROBE4(submit, e, probe_fd, probe_op, (void *)r); /* r is the overlapped */
     if (w) ioc_owner_inc(&w->st.io_submitted, 1);
     else ioc_fetch_add(&e->io_host_submitted, 1, IOC_RELAXED);
     return 0;
