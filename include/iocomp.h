@@ -44,7 +44,7 @@ extern "C" {
 #endif
 
 #define IOCOMP_VERSION_MAJOR 0
-#define IOCOMP_VERSION_MINOR 1
+#define IOCOMP_VERSION_MINOR 2
 #define IOCOMP_VERSION_PATCH 0
 
 /* Hard cap on worker threads per engine; set_max above it is -ERANGE. */

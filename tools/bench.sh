@@ -33,8 +33,10 @@
 #      jemalloc) with REPS repetitions
 #   6. prints the kit's summary table (summarize.sh) and a table of the
 #      same-run ratios that the brief's performance targets are stated in,
-#      headed by the machine: CPU model, kernel, the kit's W0 physics (run
-#      after step 3), and tools/iocomp-info (backend, io_uring features)
+#      headed by the machine: CPU model, kernel, the W0 physics (the kit's,
+#      run after step 3, and bench/iocomp-physics, iocomp's own probe, which
+#      is all there is without a kit), and tools/iocomp-info (backend,
+#      io_uring features)
 #   7. draws PNG charts of the run (tools/charts.sh, gnuplot) into
 #      build-release/charts/: iocomp against every peer as same-run ratios,
 #      and the W3 / W4 latency distributions
@@ -158,9 +160,17 @@ machine_header() {
                 if (w == "physics-syscall") printf "syscall %.0f ns, ", n
                 if (w == "physics-yield") printf "yield %.0f ns, ", n }' "$BUILD_DIR/bench-physics.log" | sed 's/, $//')
         echo "# W0 physics (kit, medians of 3): ${w0:-not measured (see $BUILD_DIR/bench-physics.log)}"
-    else
-        echo "# W0 physics: no peer kit, not measured"
     fi
+    # iocomp's own probe, always (the only W0 figures when no kit is there).
+    local own
+    own=$({ "$BENCH_BIN/iocomp-physics" 2>&1 || true; } | awk '/^PHYSICS_SUMMARY/ { for (i = 2; i <= NF; i++) { split($i, kv, "=");
+            if (kv[1] == "line_ns") printf "line %.0f ns, ", kv[2]
+            if (kv[1] == "futex_us") printf "futex wake %.1f us, ", kv[2]
+            if (kv[1] == "syscall_ns") printf "syscall %.0f ns, ", kv[2]
+            if (kv[1] == "yield_ns") printf "yield %.0f ns, ", kv[2]
+            if (kv[1] == "cpus") printf "CPUs %s, ", kv[2] } }' | sed 's/, $//')
+    echo "# W0 physics (iocomp-physics, its own probe): ${own:-not measured}"
+    [ -n "$w0" ] || w0=$own
     MACHINE="${cpu:-unknown CPU}, kernel $kern; ${w0:-W0 not measured}; $info"
 }
 

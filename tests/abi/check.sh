@@ -12,7 +12,8 @@
 #             every --header (so the fault build passes include/iocomp/testing.h)
 # and each exported name must carry the version of the map node listing it.
 # Also: nothing but those functions and the version nodes' own symbols is
-# exported (no data, no unversioned symbol), and the soname follows the rule
+# exported (no data, no unversioned symbol), the first header's
+# IOCOMP_VERSION_* macros are the project's version, and the soname follows the rule
 # of the README: libiocomp.so.0.<minor> in 0.x, libiocomp.so.<major> after,
 # with a node IOCOMP_<major>.<minor> (0.x) in the first map.
 set -euo pipefail
@@ -121,6 +122,11 @@ if [ "$major" = 0 ]; then
     first=$(awk '$1 == "node" { print $2; exit }' "$tmp/tokens")
     [ "$first" = "$node" ] || fail "the first map's first node is '${first:-none}', version $version wants $node"
 fi
+
+# ---- the header's version macros say the project's version
+hv=$(awk '/^#define IOCOMP_VERSION_(MAJOR|MINOR|PATCH) / { v[$2] = $3 }
+          END { print v["IOCOMP_VERSION_MAJOR"] "." v["IOCOMP_VERSION_MINOR"] "." v["IOCOMP_VERSION_PATCH"] }' "${headers[0]}")
+[ "$hv" = "$version" ] || fail "${headers[0]##*/} says IOCOMP_VERSION $hv, the project is $version"
 
 n=$(wc -l < "$tmp/exported")
 if [ "$errors" -ne 0 ]; then
