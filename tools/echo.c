@@ -10,7 +10,9 @@
  * connection sends, until SIGINT or SIGTERM; then it destroys the engine (every
  * request in flight completes with -ECANCELED, every connection is closed) and
  * exits 0. It prints nothing on stdout (the kit's client produces the figures);
- * --stats prints the engine's counters on stderr at exit.
+ * --stats prints the engine's counters on stderr at exit. SIGUSR1 prints
+ * them at any time (one "iocomp-echo: stats ..." line on stderr, the server
+ * goes on), with or without --stats.
  * --verbose adds to the start-up line (stderr) the backend's optional
  * features in use (iocomp_backend_features: "futex_wait submit_all ...",
  * "(minimum level)" when none).
@@ -194,6 +196,33 @@ static unsigned long num(const char *s, const char *what, unsigned long lo, unsi
     return v;
 }
 
+/* Every counter of iocomp_stats and the server's own, one line on stderr. */
+static void print_stats(void) {
+    iocomp_stats s;
+    int rc = iocomp_get_stats(g_e, &s);
+    if (rc < 0) {
+        fprintf(stderr, "iocomp-echo: stats: %s\n", iocomp_strerror(rc));
+        return;
+    }
+    fprintf(stderr,
+            "iocomp-echo: stats connections=%ld open=%ld accept_errors=%ld submit_errors=%ld "
+            "completions=%llu posts_local=%llu posts_remote=%llu steals=%llu stolen=%llu "
+            "inject_batches=%llu overflows=%llu parks=%llu wakeups=%llu threads_live=%u threads_busy=%u "
+            "threads_parked=%u io_submitted=%llu io_inline=%llu io_cancels=%llu io_sq_full=%llu "
+            "io_cq_overflow=%llu io_cq_dropped=%llu io_rescued=%llu io_eintr=%llu longest_callback_us=%llu\n",
+            atomic_load(&g_conns_total), atomic_load(&g_conns_open), atomic_load(&g_accept_errors),
+            atomic_load(&g_submit_errors), (unsigned long long)s.completions,
+            (unsigned long long)s.posts_local, (unsigned long long)s.posts_remote,
+            (unsigned long long)s.steals, (unsigned long long)s.stolen,
+            (unsigned long long)s.inject_batches, (unsigned long long)s.overflows,
+            (unsigned long long)s.parks, (unsigned long long)s.wakeups, s.threads_live, s.threads_busy,
+            s.threads_parked, (unsigned long long)s.io_submitted, (unsigned long long)s.io_inline,
+            (unsigned long long)s.io_cancels, (unsigned long long)s.io_sq_full,
+            (unsigned long long)s.io_cq_overflow, (unsigned long long)s.io_cq_dropped,
+            (unsigned long long)s.io_rescued, (unsigned long long)s.io_eintr,
+            (unsigned long long)s.longest_callback_us);
+}
+
 int main(int argc, char **argv) {
     unsigned long port = 0, threads = 2, accepts = 4;
     const char *backend = NULL, *addr = "127.0.0.1";
@@ -232,6 +261,7 @@ int main(int argc, char **argv) {
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGUSR1); /* a stats line, then on */
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN); /* sends add MSG_NOSIGNAL; this is for anything else */
 
@@ -288,7 +318,11 @@ int main(int argc, char **argv) {
             verbose ? ")" : "", g_skip ? ", skip-on-success" : "");
 
     int sig = 0;
-    while (sigwait(&stop, &sig) != 0) {}
+    for (;;) {
+        if (sigwait(&stop, &sig) != 0) continue;
+        if (sig != SIGUSR1) break;
+        print_stats(); /* main is not a worker: iocomp_get_stats from here is fine */
+    }
 
     iocomp_stats s;
     int have = stats && iocomp_get_stats(g_e, &s) == 0;
