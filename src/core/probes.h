@@ -5,7 +5,8 @@
  * (.note.stapsdt) naming it and where its arguments are; nothing runs until
  * a tracer attaches. Built in when <sys/sdt.h> is there at configure time
  * (the Debian package systemtap-sdt-dev; CMake IOCOMP_HAVE_SDT), else the
- * macros are empty. Arguments (all integers or pointers):
+ * macros only use their arguments. Arguments (integers or pointers, and
+ * expressions without side effects):
  *
  *   submit   (engine, fd, op, ov)            an I/O request accepted (io.c)
  *   complete (engine, status, bytes, ov, key) a callback about to run (worker.c)
@@ -29,9 +30,11 @@
 #define IOC_PROBE4(n, a, b, c, d) DTRACE_PROBE4(iocomp, n, a, b, c, d)
 #define IOC_PROBE5(n, a, b, c, d, f) DTRACE_PROBE5(iocomp, n, a, b, c, d, f)
 #else
-#define IOC_PROBE2(n, a, b) ((void)0)
-#define IOC_PROBE4(n, a, b, c, d) ((void)0)
-#define IOC_PROBE5(n, a, b, c, d, f) ((void)0)
+/* Without probes the arguments are still "used" (side-effect-free
+ * expressions by rule: nothing is evaluated twice or left unused). */
+#define IOC_PROBE2(n, a, b) ((void)(a), (void)(b))
+#define IOC_PROBE4(n, a, b, c, d) ((void)(a), (void)(b), (void)(c), (void)(d))
+#define IOC_PROBE5(n, a, b, c, d, f) ((void)(a), (void)(b), (void)(c), (void)(d), (void)(f))
 #endif
 
 #endif

@@ -3,7 +3,8 @@
 # subproject, the way a host vendors it:
 #   add_subdirectory(iocomp) + iocomp::iocomp            (shared)
 #   add_subdirectory(iocomp) + iocomp::iocomp_static     (libiocomp.a)
-#   the same with -DIOCOMP_WITH_URING=OFF                (epoll only, no liburing)
+#   the same with -DIOCOMP_WITH_URING=OFF                (epoll only, no liburing,
+#     -DIOCOMP_HAVE_SDT=0 -DIOCOMP_WERROR=ON              no probes, warnings as errors)
 # in a C-only parent project (tests/embed/CMakeLists.txt), which refuses to
 # configure if iocomp made its tests, benchmarks or tools, enabled C++, or
 # set the parent's build type. Then: the consumer builds and runs (it says
@@ -36,7 +37,9 @@ for variant in shared static no-uring; do
     target=iocomp::iocomp want_backend= extra=()
     case $variant in
     static) target=iocomp::iocomp_static ;;
-    no-uring) extra=(-DIOCOMP_WITH_URING=OFF) want_backend=epoll ;;
+    # The smallest build: no liburing, no <sys/sdt.h> probes, warnings as
+    # errors (code that only compiles cleanly with every option on fails here).
+    no-uring) extra=(-DIOCOMP_WITH_URING=OFF -DIOCOMP_HAVE_SDT=0 -DIOCOMP_WERROR=ON) want_backend=epoll ;;
     esac
     step "$variant: add_subdirectory, $target ${extra[*]}"
     run "$b.configure.log" "$cmake" -S "$here" -B "$b" -DCMAKE_C_COMPILER="$cc" \
