@@ -16,10 +16,11 @@
  * Debian's libjemalloc_pic.a linked into libiocomp with every symbol made
  * local but three, renamed ioc_je_mallocx / ioc_je_sdallocx /
  * ioc_je_mallctl. So linking or loading libiocomp never replaces the host's
- * malloc/free (or a jemalloc the host links itself: the two share no
- * state, but both read MALLOC_CONF from the environment), only overlapped memory lives in these arenas, and binding
- * a worker to the engine's arena (thread.arena) redirects nothing of the
- * host's: a callback's own malloc is still the host's.
+ * malloc/free (nor a jemalloc the host links itself: the two share no state,
+ * though both read MALLOC_CONF from the environment), only overlapped memory
+ * lives in these arenas, and binding a worker to the engine's arena
+ * (thread.arena) redirects nothing of the host's: a callback's own malloc is
+ * still the host's.
  *
  * Arenas are never destroyed: engine destroy returns its arena to the pool
  * for the next engine. Automatic tcaches mix arenas freely (a host thread's

@@ -43,23 +43,25 @@ struct host {
      * OnComplete calls said the runtime is gone (E_FAIL,
      * HOST_E_CLRNOTAVAILABLE), or NULL before any. Stored by
      * SetCLRIoCompletionManager (release) and turned to GONE by the first
-     * such call, both under gone_lock (see install_gen: an install made
+     * such call, both under the lock below (see install_gen: an install made
      * after that call read the manager is left alone); loaded by each
      * completion (acquire). */
     ioc_atomic(ICLRIoCompletionManager *) clr;
     /* Installs so far: SetCLRIoCompletionManager bumps it with each manager
-     * it installs, under gone_lock, after storing clr. A completion reads it
+     * it installs, under the lock below, after storing clr. A completion reads it
      * (acquire) before clr; its "runtime gone" result turns clr to GONE, under
-     * gone_lock, only if no install happened since (install_gen unchanged):
+     * the lock, only if no install happened since (install_gen unchanged):
      * so a re-install of the very same manager racing that result is not
      * undone. */
     ioc_atomic(uint64_t) install_gen;
-    pthread_mutex_t gone_lock;
+    /* The rare paths' one lock: installs, the GONE transition, the held list.
+     * No foreign code (the runtime's AddRef/OnComplete) runs under it. */
+    pthread_mutex_t lock;
     /* Completions consumed while clr was GONE (or NULL). Relaxed: a count. */
     ioc_atomic(uint64_t) undelivered;
     /* Every manager ever installed, each AddRef'd once, Released when the
-     * object is freed: a replaced manager may still be inside OnComplete. */
-    pthread_mutex_t held_lock;
+     * object is freed: a replaced manager may still be inside OnComplete.
+     * Under lock. */
     ICLRIoCompletionManager **held;
     size_t nheld, capheld;
 };
@@ -102,8 +104,7 @@ static ULONG m_add_ref(IHostIoCompletionManager *self) {
 static void host_free(struct host *h) {
     for (size_t i = 0; i < h->nheld; i++) h->held[i]->lpVtbl->Release(h->held[i]);
     free(h->held);
-    pthread_mutex_destroy(&h->held_lock);
-    pthread_mutex_destroy(&h->gone_lock);
+    pthread_mutex_destroy(&h->lock);
     free(h);
 }
 
@@ -177,12 +178,12 @@ static void on_complete(void *ctx, int32_t status, uint32_t bytes, iocomp_overla
     /* Only the call that turns this very install to GONE reports; a manager
      * installed meanwhile (the same one too) stays. The rare path: a lock. */
     bool report = false;
-    pthread_mutex_lock(&h->gone_lock);
+    pthread_mutex_lock(&h->lock);
     if (ioc_load(&h->install_gen, IOC_RELAXED) == gen && ioc_load(&h->clr, IOC_RELAXED) == m) {
-        ioc_store(&h->clr, GONE, IOC_RELAXED); /* under gone_lock, as every install */
+        ioc_store(&h->clr, GONE, IOC_RELAXED); /* under h->lock, as every install */
         report = true;
     }
-    pthread_mutex_unlock(&h->gone_lock);
+    pthread_mutex_unlock(&h->lock);
     if (report)
         fprintf(stderr,
                 "iocomp: ICLRIoCompletionManager::OnComplete returned 0x%08x (the runtime is "
@@ -196,7 +197,7 @@ static void on_complete(void *ctx, int32_t status, uint32_t bytes, iocomp_overla
 static int hold(struct host *h, ICLRIoCompletionManager *m) {
     int r = 0;
     bool added = false;
-    pthread_mutex_lock(&h->held_lock);
+    pthread_mutex_lock(&h->lock);
     size_t i = 0;
     while (i < h->nheld && h->held[i] != m) i++;
     if (i == h->nheld) {
@@ -214,7 +215,7 @@ static int hold(struct host *h, ICLRIoCompletionManager *m) {
             added = true;
         }
     }
-    pthread_mutex_unlock(&h->held_lock);
+    pthread_mutex_unlock(&h->lock);
     if (added) m->lpVtbl->AddRef(m);
     return r;
 }
@@ -232,18 +233,18 @@ static HRESULT m_set_clr(IHostIoCompletionManager *self, ICLRIoCompletionManager
     /* Release (xchg and increment): publish the manager's object to
      * on_complete's acquire loads; before the engine's install, so that no
      * request accepted once it is installed finds the old value. Under
-     * gone_lock: a "runtime gone" result that read an older generation finds
+     * h->lock: a "runtime gone" result that read an older generation finds
      * a new one and leaves this install alone. A failed install puts the old
      * manager back (unless a concurrent Set replaced ours meanwhile). */
-    pthread_mutex_lock(&h->gone_lock);
+    pthread_mutex_lock(&h->lock);
     ICLRIoCompletionManager *old = ioc_xchg(&h->clr, pManager, IOC_ACQ_REL);
     ioc_fetch_add(&h->install_gen, 1, IOC_RELEASE);
-    pthread_mutex_unlock(&h->gone_lock);
+    pthread_mutex_unlock(&h->lock);
     r = iocomp_set_completion_manager(e, on_complete, h);
     if (r < 0) {
-        pthread_mutex_lock(&h->gone_lock);
+        pthread_mutex_lock(&h->lock);
         if (ioc_load(&h->clr, IOC_RELAXED) == pManager) ioc_store(&h->clr, old, IOC_RELEASE);
-        pthread_mutex_unlock(&h->gone_lock);
+        pthread_mutex_unlock(&h->lock);
     }
     return HR(r);
 }
@@ -292,12 +293,7 @@ IOCOMP_API int iocomp_hosting_create(iocomp_engine *e, IHostIoCompletionManager 
     if (!e || !out) return -EINVAL;
     struct host *h = calloc(1, sizeof *h);
     if (!h) return -ENOMEM;
-    if (pthread_mutex_init(&h->held_lock, NULL) != 0) {
-        free(h);
-        return -ENOMEM;
-    }
-    if (pthread_mutex_init(&h->gone_lock, NULL) != 0) {
-        pthread_mutex_destroy(&h->held_lock);
+    if (pthread_mutex_init(&h->lock, NULL) != 0) {
         free(h);
         return -ENOMEM;
     }
