@@ -25,7 +25,7 @@ B=${1:-$ROOT/build-release}
 OUT=$B/charts
 mkdir -p "$OUT"
 
-# field <line> <key>: the value of key=value in a RESULT line.
+# results <logs...>: their median RESULT lines (the per-rep lines start with "#").
 results() { grep -h '^RESULT ' "$@" 2>/dev/null || true; }
 
 # ---- ratios: iocomp against each peer, per kit invocation -----------------------
