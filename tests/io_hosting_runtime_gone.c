@@ -42,6 +42,10 @@ static HRESULT on_complete(ICLRIoCompletionManager *self, DWORD err, DWORD bytes
     if (ov)
         test_io_fire(ov, (int32_t)err, bytes, 0);
     atomic_fetch_add(&c->calls, 1);
+    /* A gone answer takes 2 ms: the window between the call counting itself
+     * and iocomp switching the manager off (WAIT_GONE) is then open on every
+     * run, not once in hundreds (a TSan run hit it). */
+    if (c->answer != S_OK) test_sleep_us(2000);
     return c->answer;
 }
 
@@ -100,6 +104,15 @@ static int count_reports(void) {
         CHECK_MSG(count_reports() == (n), "reports %d, want %d", count_reports(), (n));     \
     } while (0)
 
+/* The manager whose first OnComplete said the runtime is gone is switched
+ * off (GONE) before its report is written: after the n-th report, no packet
+ * posted later can reach it. Waiting for its call count alone is not enough:
+ * the call counts itself before it returns, and a packet posted then can be
+ * delivered to it by the other worker before the switch (a second call that
+ * the contract allows: it started before the first returned). */
+#define WAIT_GONE(n)                                                                         \
+    CHECK_MSG(TEST_WAIT_UNTIL(count_reports() >= (n), 5000), "reports %d, want %d", count_reports(), (n))
+
 int main(void) {
     test_begin("io_hosting_runtime_gone", 0);
     iocomp_engine *e = test_io_engine_n(2, NULL, NULL);
@@ -124,6 +137,7 @@ int main(void) {
     CHECK_EQU(m->lpVtbl->SetCLRIoCompletionManager(m, &gone1.vt), S_OK);
     post_n(e, NULL, 1);
     TEST_WAIT_COUNT(&gone1.calls, 1, 5000);
+    WAIT_GONE(1);
     CHECK_EQU(iocomp_hosting_undelivered(m), 0);
     post_n(e, NULL, 50);
     post_n(e, port, 50);
@@ -154,6 +168,7 @@ int main(void) {
     CHECK_EQU(m->lpVtbl->SetCLRIoCompletionManager(m, &gone2.vt), S_OK);
     post_n(e, port, 1);
     TEST_WAIT_COUNT(&gone2.calls, 1, 5000);
+    WAIT_GONE(2);
     post_n(e, port, 5);
     WAIT_UNDELIVERED(m, 117u);
     test_sleep_us(20000);
@@ -173,6 +188,7 @@ int main(void) {
     CHECK_EQU(m->lpVtbl->SetCLRIoCompletionManager(m, &gone1.vt), S_OK);
     post_n(e, NULL, 1);
     TEST_WAIT_COUNT(&gone1.calls, 2, 5000);
+    WAIT_GONE(3);
     post_n(e, NULL, 25);
     post_n(e, port, 25);
     CHECK_OK(iocomp_close_fd(e, sv[0]));
@@ -193,6 +209,7 @@ int main(void) {
     iocomp_engine *de = iocomp_hosting_engine(d);
     post_n(de, NULL, 1);
     TEST_WAIT_COUNT(&gone_default.calls, 1, 5000);
+    WAIT_GONE(4);
     post_n(de, NULL, 20);
     WAIT_UNDELIVERED(d, 20u);
     CHECK_EQU(iocomp_hosting_shutdown(), S_OK);
