@@ -19,6 +19,18 @@
  *     allocate or initialise itself; a posted overlapped is an opaque value.
  *   - An accepted request (a call that returned >= 0) gets exactly one
  *     completion; a refused request (a call that returned < 0) gets none.
+ *   - fork(): an engine belongs to the process that created it. In a child
+ *     of fork(), every function below that takes an inherited engine
+ *     returns -ECHILD at once and changes nothing (iocomp_engine_destroy()
+ *     too: the child has none of the engine's threads and frees nothing of
+ *     it); iocomp_overlapped_size() returns 0, iocomp_backend_name() and
+ *     iocomp_backend_features() still return their strings. Requests the
+ *     parent had in flight complete in the parent only. The child may
+ *     iocomp_overlapped_free() overlapped it inherited, and may create
+ *     engines of its own, which work normally. The inherited engine's
+ *     memory and descriptors stay in the child until it exits or execs;
+ *     every descriptor iocomp opens is close-on-exec, so none survives an
+ *     exec. The parent's engine is unaffected by any number of forks.
  *
  * The hosting layer in <iocomp/hosting.h> mirrors the .NET
  * IHostIoCompletionManager interface on top of this API.

@@ -442,6 +442,10 @@ static int u_slot_init(struct ioc_worker *w) {
         free(s);
         return r;
     }
+    /* A child of fork() gets no mapping of the rings (engine.c, "Fork"): it
+     * could otherwise write SQEs into the parent's ring. Best effort: a
+     * failed madvise only leaves the child a mapping it is refused to use. */
+    (void)io_uring_ring_dontfork(&s->ring);
     s->has_ring = true;
     s->w = w;
     w->be_slot = s;

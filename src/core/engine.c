@@ -11,8 +11,28 @@
  *      all are joined;
  *   5. release the overlapped heap (its arena goes back to the pool, so
  *      overlapped still alive stay valid), then everything else.
+ *
+ * Fork: a child of fork() has a copy of the engine's memory and of its
+ * descriptors but none of its threads, so nothing would ever run what it
+ * posted, a destroy would wait for workers that are not there, and its
+ * io_uring descriptors and epoll instance are the parent's (a submit from
+ * the child would land in the parent's kernel objects). iocomp therefore
+ * refuses every call on an inherited engine in the child, at once, with
+ * -ECHILD: a pthread_atfork child handler (registered once, by the first
+ * engine_create) bumps ioc_fork_epoch, and every entry point compares it
+ * with the epoch the engine was created under (ioc_forked, one relaxed load
+ * of a global that is only ever written in a child). The ring memory is
+ * madvise(MADV_DONTFORK)ed (uring.c: io_uring_ring_dontfork), so the child
+ * has no mapping of it at all. What the child may still do: free overlapped
+ * it inherited (iocomp_overlapped_free touches only the allocator, and the
+ * private jemalloc has its own fork handlers), read the static strings, and
+ * create engines of its own, which work normally. The inherited engine's
+ * memory and descriptors stay in the child until it execs (every iocomp
+ * descriptor is O_CLOEXEC) or exits; the child cannot tell which parent
+ * state is consistent, so it frees nothing.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +43,13 @@
 #define DEFAULT_SPIN_NS 20000u
 #define DEFAULT_CLOSE_TIMEOUT_MS 30000u
 #define DEFAULT_KEEP_ALIVE_MS 5000u
+
+ioc_atomic(uint32_t) ioc_fork_epoch;
+
+/* pthread_atfork child handler: the child's only thread, before fork()
+ * returns in it; see ioc_forked (internal.h) for why relaxed is enough. */
+static void fork_child(void) { ioc_store(&ioc_fork_epoch, ioc_load(&ioc_fork_epoch, IOC_RELAXED) + 1, IOC_RELAXED); }
+static void fork_register(void) { (void)pthread_atfork(NULL, NULL, fork_child); }
 
 IOCOMP_API void iocomp_config_init(iocomp_config *cfg) {
     if (cfg) memset(cfg, 0, sizeof *cfg);
@@ -67,9 +94,16 @@ IOCOMP_API int iocomp_engine_create(const iocomp_config *cfg, iocomp_engine **ou
      * ignored it, so the same config meant different engines. */
     if (cfg->ring_entries > IOCOMP_RING_ENTRIES_LIMIT) return -ERANGE;
 
+    /* Once per process; a child inherits the registration. pthread_atfork
+     * fails only with ENOMEM, and then a child would not be refused: keep
+     * the engine, as a failed registration is not this call's fault. */
+    static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+    pthread_once(&fork_once, fork_register);
+
     iocomp_engine *e = IOC_FAULT(IOCOMP_FAULT_ALLOC) ? NULL : aligned_alloc(IOC_CACHELINE, sizeof *e);
     if (!e) return -ENOMEM;
     memset(e, 0, sizeof *e);
+    e->fork_epoch = ioc_load(&ioc_fork_epoch, IOC_RELAXED);
     e->local_cap = ioc_queue_capacity(cfg->local_queue_capacity, DEFAULT_LOCAL_CAP);
     e->inject_cap = ioc_queue_capacity(cfg->inject_queue_capacity, DEFAULT_INJECT_CAP);
     e->spin_ns = cfg->spin_ns == 0 ? DEFAULT_SPIN_NS : cfg->spin_ns == UINT32_MAX ? 0 : cfg->spin_ns;
@@ -106,6 +140,7 @@ IOCOMP_API int iocomp_engine_create(const iocomp_config *cfg, iocomp_engine **ou
 
 IOCOMP_API int iocomp_engine_destroy(iocomp_engine *e) {
     if (!e) return -EINVAL;
+    IOC_FORK_GUARD(e);
     if (ioc_self_in(e)) return -EDEADLK;
     uint64_t deadline = ioc_now_ns() + (uint64_t)e->close_timeout_ms * 1000000ull;
     int r = ioc_ports_close_all(e, deadline);
@@ -122,6 +157,7 @@ IOCOMP_API int iocomp_engine_destroy(iocomp_engine *e) {
 
 IOCOMP_API int iocomp_set_completion_manager(iocomp_engine *e, iocomp_complete_cb cb, void *ctx) {
     if (!e) return -EINVAL;
+    IOC_FORK_GUARD(e);
     if (!cb) {
         ioc_store(&e->cb_enabled, false, IOC_RELEASE);
         return 0;

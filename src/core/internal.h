@@ -230,6 +230,9 @@ struct iocomp_engine {
      * with acquire by workers (worker.c) and posters. */
     ioc_atomic(struct ioc_cb *) cb;
     ioc_atomic(bool) cb_enabled;
+    /* ioc_fork_epoch when the engine was created (engine.c, "fork"): a
+     * process whose epoch differs is a child of fork() and may not use it. */
+    uint32_t fork_epoch;
 
     /* Host extension size; frozen (no more changes) at the first port,
      * binding or overlapped. Both under `lock`; frozen is read lock-free. */
@@ -295,6 +298,23 @@ struct iocomp_engine {
  * one %fs-relative load instead of a __tls_get_addr call from the shared
  * library (jemalloc does the same; glibc keeps static TLS space for it). */
 extern __thread struct ioc_worker *ioc_self __attribute__((tls_model("initial-exec")));
+
+/* ---- fork (engine.c) ------------------------------------------------------------------- */
+/* Bumped by the pthread_atfork child handler, in the child only. Relaxed is
+ * enough: the handler runs in the child's one thread before fork() returns
+ * there, so every later load in the child is ordered after it (by program
+ * order, or by the pthread_create of any thread the child starts); the
+ * parent's copy never changes. */
+extern ioc_atomic(uint32_t) ioc_fork_epoch;
+/* True in a child of fork() for an engine it inherited: every entry point
+ * returns -ECHILD at once (iocomp.h, "fork"). Any thread; one relaxed load. */
+static inline bool ioc_forked(const iocomp_engine *e) {
+    return ioc_unlikely(ioc_load(&ioc_fork_epoch, IOC_RELAXED) != e->fork_epoch);
+}
+#define IOC_FORK_GUARD(e)                                                                          \
+    do {                                                                                          \
+        if (ioc_forked(e)) return -ECHILD;                                                        \
+    } while (0)
 
 static inline struct ioc_worker *ioc_self_in(iocomp_engine *e) {
     struct ioc_worker *w = ioc_self;

@@ -121,6 +121,7 @@ static uint32_t fd_kind(int fd) {
 
 IOCOMP_API int iocomp_bind(iocomp_engine *e, iocomp_port_t port, int fd, uintptr_t key) {
     if (!e) return -EINVAL;
+    IOC_FORK_GUARD(e);
     if (fd < 0 || fcntl(fd, F_GETFD) == -1) return -EBADF;
     if ((unsigned)fd >= IOC_BIND_CHUNK * IOC_BIND_CHUNKS) return -ERANGE;
     struct ioc_port *p;
@@ -166,6 +167,7 @@ IOCOMP_API int iocomp_bind(iocomp_engine *e, iocomp_port_t port, int fd, uintptr
 
 IOCOMP_API int iocomp_unbind(iocomp_engine *e, int fd) {
     if (!e) return -EINVAL;
+    IOC_FORK_GUARD(e);
     struct ioc_binding *b = bind_rec(e, fd);
     if (!b) return -ENOENT;
     int r = -ENOENT;
@@ -202,6 +204,7 @@ void ioc_binds_fini(iocomp_engine *e) {
 
 IOCOMP_API int iocomp_set_skip_on_success(iocomp_engine *e, int fd) {
     if (!e) return -EINVAL;
+    IOC_FORK_GUARD(e);
     struct ioc_binding *b = bind_rec(e, fd);
     if (!b) return -EBADF;
     int r = -EBADF;
@@ -253,6 +256,7 @@ int ioc_complete_deferred(iocomp_engine *e, struct ioc_worker *self, struct ioc_
 /* ---- submitting ---------------------------------------------------------------------- */
 static int claim(iocomp_engine *e, iocomp_overlapped *ov, struct ioc_req **out) {
     if (ioc_unlikely(!e || !ov)) return -EINVAL;
+    IOC_FORK_GUARD(e);
     struct ioc_req *r = ioc_req_of(ov);
     if (ioc_unlikely(r->magic != OV_MAGIC || r->engine != e)) return -EINVAL;
     if (ioc_unlikely(!ioc_load(&e->cb_enabled, IOC_ACQUIRE))) return -ENOTCONN;
@@ -457,6 +461,7 @@ IOCOMP_API int iocomp_timer(iocomp_engine *e, iocomp_port_t port, uintptr_t key,
 /* ---- cancelling ------------------------------------------------------------------------ */
 IOCOMP_API int iocomp_cancel(iocomp_engine *e, iocomp_overlapped *ov) {
     if (!e || !ov) return -EINVAL;
+    IOC_FORK_GUARD(e);
     struct ioc_req *r = ioc_req_of(ov);
     if (r->magic != OV_MAGIC || r->engine != e) return -EINVAL;
     if (ioc_load(&r->state, IOC_ACQUIRE) != REQ_INFLIGHT) return -ENOENT;
@@ -467,6 +472,7 @@ IOCOMP_API int iocomp_cancel(iocomp_engine *e, iocomp_overlapped *ov) {
 
 IOCOMP_API int iocomp_cancel_fd(iocomp_engine *e, int fd) {
     if (!e) return -EINVAL;
+    IOC_FORK_GUARD(e);
     if (fd < 0) return -EBADF;
     int n = e->be->cancel_fd(e, fd);
     if (n > 0) ioc_fetch_add(&e->io_cancels, (uint64_t)n, IOC_RELAXED);
@@ -475,6 +481,7 @@ IOCOMP_API int iocomp_cancel_fd(iocomp_engine *e, int fd) {
 
 IOCOMP_API int iocomp_close_fd(iocomp_engine *e, int fd) {
     if (!e) return -EINVAL;
+    IOC_FORK_GUARD(e);
     if (fd < 0) return -EBADF;
     if (iocomp_unbind(e, fd) != 0) iocomp_cancel_fd(e, fd); /* unbind cancels when it was bound */
     return close(fd) == 0 ? 0 : -errno;

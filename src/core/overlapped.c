@@ -245,6 +245,7 @@ static int ov_alloc(iocomp_engine *e, size_t ext, iocomp_overlapped **out) {
 
 IOCOMP_API int iocomp_overlapped_alloc(iocomp_engine *e, iocomp_overlapped **out) {
     if (!e || !out) return -EINVAL;
+    IOC_FORK_GUARD(e);
     bool counted;
     size_t ext = ext_begin(e, &counted);
     int r = ov_alloc(e, ext, out);
@@ -267,6 +268,7 @@ IOCOMP_API void iocomp_overlapped_free(iocomp_overlapped *ov) {
 
 IOCOMP_API int iocomp_overlapped_init(iocomp_engine *e, iocomp_overlapped *ov) {
     if (!e || !ov || ((uintptr_t)ov & 15u)) return -EINVAL;
+    IOC_FORK_GUARD(e);
     bool counted;
     size_t ext = ext_begin(e, &counted);
     memset(ov, 0, ov_size_of(ext));
@@ -282,7 +284,7 @@ IOCOMP_API int iocomp_overlapped_init(iocomp_engine *e, iocomp_overlapped *ov) {
 }
 
 IOCOMP_API size_t iocomp_overlapped_size(iocomp_engine *e) {
-    if (!e) return 0;
+    if (!e || ioc_forked(e)) return 0; /* a child of fork(): its lock may be held forever */
     if (ioc_likely(ioc_load(&e->ext_frozen, IOC_ACQUIRE))) return ov_size_of(e->ext_size);
     pthread_mutex_lock(&e->lock); /* still settable: read it as set_host_overlapped_size wrote it */
     size_t s = ov_size_of(e->ext_size);
@@ -292,6 +294,7 @@ IOCOMP_API size_t iocomp_overlapped_size(iocomp_engine *e) {
 
 IOCOMP_API int iocomp_get_host_overlapped_size(iocomp_engine *e, size_t *out) {
     if (!e || !out) return -EINVAL;
+    IOC_FORK_GUARD(e);
     pthread_mutex_lock(&e->lock);
     *out = e->ext_size;
     pthread_mutex_unlock(&e->lock);
@@ -300,6 +303,7 @@ IOCOMP_API int iocomp_get_host_overlapped_size(iocomp_engine *e, size_t *out) {
 
 IOCOMP_API int iocomp_set_host_overlapped_size(iocomp_engine *e, size_t size) {
     if (!e) return -EINVAL;
+    IOC_FORK_GUARD(e);
     if (size > IOCOMP_HOST_OVERLAPPED_LIMIT) return -ERANGE;
     int r = 0;
     pthread_mutex_lock(&e->lock);

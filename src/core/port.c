@@ -207,6 +207,7 @@ static int slot_alloc(iocomp_engine *e, struct ioc_port **out) {
 
 IOCOMP_API int iocomp_port_create(iocomp_engine *e, iocomp_port_t *out) {
     if (!e || !out) return -EINVAL;
+    IOC_FORK_GUARD(e);
     if (ioc_load(&e->closing_all, IOC_ACQUIRE)) return -ESHUTDOWN; /* early out; decided under the lock */
     IOC_FAULT_PAUSE(); /* tests: hold the window between that check and the lock open */
     pthread_mutex_lock(&e->ports_lock);
@@ -254,6 +255,7 @@ static int default_port(iocomp_engine *e, iocomp_port_t *out) {
 IOCOMP_API int iocomp_post(iocomp_engine *e, iocomp_port_t port, int32_t status, uint32_t bytes,
                            iocomp_overlapped *ov, uintptr_t key) {
     if (ioc_unlikely(!e)) return -EINVAL;
+    IOC_FORK_GUARD(e);
     if (ioc_unlikely(!ioc_load(&e->cb_enabled, IOC_ACQUIRE))) return -ENOTCONN;
     if (port == IOCOMP_DEFAULT_PORT) {
         int r = default_port(e, &port);
@@ -530,6 +532,7 @@ static int close_slot(iocomp_engine *e, iocomp_port_t h, struct ioc_port *p, uin
 IOCOMP_API int iocomp_port_close(iocomp_engine *e, iocomp_port_t port) {
     IOC_PROBE2(close, e, port);
     if (!e || port == IOCOMP_DEFAULT_PORT) return -EINVAL;
+    IOC_FORK_GUARD(e);
     if (port == ioc_load(&e->default_port, IOC_ACQUIRE)) return -EINVAL;
     struct ioc_port *p;
     int r = slot_of(e, port, &p);

@@ -413,18 +413,21 @@ void ioc_report_stuck(iocomp_engine *e, const char *what) {
 /* ---- the API ------------------------------------------------------------------------------ */
 IOCOMP_API int iocomp_get_min_threads(iocomp_engine *e, uint32_t *out) {
     if (!e || !out) return -EINVAL;
+    IOC_FORK_GUARD(e);
     *out = ioc_load(&e->min_threads, IOC_ACQUIRE);
     return 0;
 }
 
 IOCOMP_API int iocomp_get_max_threads(iocomp_engine *e, uint32_t *out) {
     if (!e || !out) return -EINVAL;
+    IOC_FORK_GUARD(e);
     *out = ioc_load(&e->max_threads, IOC_ACQUIRE);
     return 0;
 }
 
 IOCOMP_API int iocomp_set_min_threads(iocomp_engine *e, uint32_t n) {
     if (!e) return -EINVAL;
+    IOC_FORK_GUARD(e);
     if (n > IOCOMP_THREADS_LIMIT) return -ERANGE;
     pthread_mutex_lock(&e->scale_lock);
     if (ioc_load(&e->stopping, IOC_RELAXED)) {
@@ -450,6 +453,7 @@ IOCOMP_API int iocomp_set_min_threads(iocomp_engine *e, uint32_t n) {
 
 IOCOMP_API int iocomp_set_max_threads(iocomp_engine *e, uint32_t n) {
     if (!e || n == 0) return -EINVAL;
+    IOC_FORK_GUARD(e);
     if (n > IOCOMP_THREADS_LIMIT) return -ERANGE;
     pthread_mutex_lock(&e->scale_lock);
     if (n < ioc_load(&e->min_threads, IOC_RELAXED)) {
@@ -467,6 +471,7 @@ IOCOMP_API int iocomp_set_max_threads(iocomp_engine *e, uint32_t n) {
 
 IOCOMP_API int iocomp_get_available_threads(iocomp_engine *e, uint32_t *out) {
     if (!e || !out) return -EINVAL;
+    IOC_FORK_GUARD(e);
     uint32_t busy = 0, n = ioc_load(&e->nslots, IOC_ACQUIRE);
     for (uint32_t i = 0; i < n; i++) {
         struct ioc_worker *w = ioc_load(&e->workers[i], IOC_ACQUIRE);

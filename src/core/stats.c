@@ -11,6 +11,7 @@
 
 IOCOMP_API int iocomp_get_stats(iocomp_engine *e, iocomp_stats *out) {
     if (!e || !out) return -EINVAL;
+    IOC_FORK_GUARD(e);
     memset(out, 0, sizeof *out);
     uint32_t n = ioc_load(&e->nslots, IOC_ACQUIRE);
     uint64_t now = ioc_now_ns();
