@@ -244,7 +244,12 @@ IOCOMP_API void iocomp_config_init(iocomp_config *cfg);
  *                 the backend; checked before any backend is probed)
  *                 (nothing is created);
  *         -ENOMEM out of memory (nothing is left behind);
- *         -EAGAIN a worker thread could not be started (nothing is left).
+ *         -EMFILE, -ENFILE no descriptor left for the engine's own (its
+ *                 epoll instance or eventfds, a worker's io_uring ring;
+ *                 nothing is left behind; the default backend does not
+ *                 fall back to epoll for it);
+ *         -EAGAIN a worker thread could not be started, or its io_uring
+ *                 ring not created (nothing is left).
  */
 IOCOMP_API int iocomp_engine_create(const iocomp_config *cfg, iocomp_engine **out);
 
@@ -364,13 +369,14 @@ IOCOMP_API int iocomp_post(iocomp_engine *e, iocomp_port_t port, int32_t status,
  * own ring, and only it waits for them) stays, asleep, until they complete,
  * so live may stay above max while I/O it submitted waits (an idle
  * connection's recv). If a thread cannot be started when the pool should
- * grow (RLIMIT_NPROC, memory), the monitor tries again 1 ms later, then
+ * grow (RLIMIT_NPROC, memory, or RLIMIT_NOFILE for its io_uring ring), the monitor tries again 1 ms later, then
  * 2, 4... up to 1 s apart (stats: thread_start_failures).
  * Thread: any, concurrently with each other and with scaling.
  * Errors: -EINVAL e or out NULL, set_min of 0 or above the current max,
  *         set_max below the current min or 0 (-ERANGE is checked first:
  *         above IOCOMP_THREADS_LIMIT);
- *         -EAGAIN (set_min) a thread could not be started: min keeps its old
+ *         -EAGAIN (set_min) a thread (or its io_uring ring: no descriptor
+ *                 or memory for it) could not be started: min keeps its old
  *         value; threads started before the failure stay (within max);
  *         -ESHUTDOWN (set_min) the engine is being destroyed.
  * A refused set leaves min and max as they were.
