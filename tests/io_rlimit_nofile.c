@@ -42,6 +42,13 @@ static void set_nofile(rlim_t soft, rlim_t hard) {
 
 int main(void) {
     test_begin("io_rlimit_nofile", 60);
+#if defined(__SANITIZE_THREAD__)
+    /* Its symbolizer opens the binaries when it reports: under a limit this
+     * low its reports lose their function names, and tests/tsan.supp (by
+     * name) stops applying to ck_ring's plain loads (seen: the suppressed
+     * enqueue-vs-ioc_ring_pending pair reported as <null> frames). */
+    test_skip("TSan cannot symbolize, so its suppressions fail, with a descriptor limit this low");
+#endif
     struct rlimit orig;
     CHECK_OK(getrlimit(RLIMIT_NOFILE, &orig));
     const char *want = test_io_backend();
