@@ -246,8 +246,7 @@ IOCOMP_API void iocomp_config_init(iocomp_config *cfg);
  *         -ENOMEM out of memory (nothing is left behind);
  *         -EMFILE, -ENFILE no descriptor left for the engine's own (its
  *                 epoll instance or eventfds, a worker's io_uring ring;
- *                 nothing is left behind; the default backend does not
- *                 fall back to epoll for it);
+ *                 nothing is left behind);
  *         -EAGAIN a worker thread could not be started, or its io_uring
  *                 ring not created (nothing is left).
  */

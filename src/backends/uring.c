@@ -309,19 +309,40 @@ static void probe_once(void) {
     probe_feat = f;
 }
 
-/* Once per process for an answer the kernel will not change (it works; it
- * is missing, refused or too old), again next time for a passing one (out
- * of descriptors, memory or locked-memory quota). */
+/* Whether the kernel lets this process set up a ring now, in one system
+ * call and without making one: io_uring_setup(0 entries) is -EINVAL when
+ * io_uring is allowed, -EPERM when kernel.io_uring_disabled (6.6+) or a
+ * seccomp filter refuses it, -ENOSYS when the kernel has none. */
+static int uring_allowed(void) {
+    struct io_uring_params p;
+    memset(&p, 0, sizeof p);
+    int r = io_uring_setup(0, &p);
+    if (r >= 0) { /* no kernel makes a ring of 0 entries; keep nothing */
+        close(r);
+        return 0;
+    }
+    return r == -EINVAL ? 0 : r;
+}
+
+/* What the kernel has (the minimum, the optional features) is probed once
+ * per process and kept once it is an answer the kernel will not change:
+ * it works, or it is too old (-EOPNOTSUPP, -EINVAL). Whether the process
+ * may use it is asked again at every engine (uring_allowed, one failing
+ * system call): kernel.io_uring_disabled can change at any time
+ * (tests/io_uring_disabled: set to 2 after a first engine, the next
+ * default engine's rings failed with -EPERM instead of it running epoll).
+ * Refused (-EPERM, -ENOSYS) or out of descriptors or memory: the whole
+ * probe runs again next time. */
 int ioc_uring_probe(void) {
     static bool settled;
     pthread_mutex_lock(&probe_lock);
     if (!settled) {
         probe_once();
-        settled = probe_rc == 0 || probe_rc == -ENOSYS || probe_rc == -EPERM || probe_rc == -EOPNOTSUPP ||
-                  probe_rc == -EINVAL;
+        settled = probe_rc == 0 || probe_rc == -EOPNOTSUPP || probe_rc == -EINVAL;
     }
     int rc = probe_rc;
     pthread_mutex_unlock(&probe_lock);
+    if (rc == 0) rc = uring_allowed();
     return rc;
 }
 
