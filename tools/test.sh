@@ -4,6 +4,8 @@
 #   build-test   optimised, with the test-only fault seams (IOCOMP_FAULT_INJECTION)
 #   build-asan   AddressSanitizer + UndefinedBehaviorSanitizer (+ LeakSanitizer)
 #   build-tsan   ThreadSanitizer
+# and, after the first, tools/faults.sh: system-call faults injected by
+# strace into tests of build-test (counted as one test).
 # Sanitizer builds scale the big loop counts down (IOCOMP_TEST_SCALE) so the
 # whole run stays well under 60 minutes on 2 cores.
 #   tools/test.sh            all three
@@ -11,7 +13,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # groff and man: the 'man' test formats every page and renders one with them.
-IOCOMP_EXTRA_PKGS="groff-base man-db ${IOCOMP_EXTRA_PKGS:-}" tools/deps.sh
+# redis-server, redis-tools and curl: the example servers' tests (tests/kv,
+# tests/http) drive them with the real clients, and compare iocomp-kv's
+# replies with redis-server's.
+# strace: tools/faults.sh injects system-call faults under the test build.
+IOCOMP_EXTRA_PKGS="groff-base man-db redis-server redis-tools curl strace ${IOCOMP_EXTRA_PKGS:-}" tools/deps.sh
 JOBS=$(nproc)
 ONLY=${1:-all}
 failed=""
@@ -46,6 +52,11 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp}
 
 build_and_test test 1 -DCMAKE_BUILD_TYPE=RelWithDebInfo
+# System-call faults by strace against the test build (tools/faults.sh, ~2 min).
+if [ "$ONLY" = all ] || [ "$ONLY" = test ]; then
+    echo "=== test: system-call faults (tools/faults.sh)"
+    if tools/faults.sh build-test; then total_pass=$((total_pass + 1)); else failed="$failed faults"; total_fail=$((total_fail + 1)); fi
+fi
 build_and_test asan 4 -DCMAKE_BUILD_TYPE=Debug "-DIOCOMP_SANITIZE=address;undefined"
 build_and_test tsan 10 -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIOCOMP_SANITIZE=thread
 

@@ -106,8 +106,11 @@
  * (IORING_FEAT_NODROP, required by the probe); io_uring_enter then fails
  * with -EBUSY until the CQ is drained, which poll() does first. If the
  * kernel ever drops CQEs (-EBADR, or the CQ's overflow counter moves), it is
- * counted (io_cq_dropped) and printed on stderr: that would be a lost
- * completion.
+ * counted (io_cq_dropped) and said on stderr (the first time, then at most
+ * once a second: report_drop): that would be a lost completion. One -EBADR
+ * is a drop the kernel reports once; the submit retries once, a second in
+ * a row leaves the SQEs pending for the next poll, and a ring wait that
+ * keeps failing so waits 1 ms between tries (tools/faults.sh, ebadr-*).
  *
  * Descriptors: the kernel resolves an SQE's descriptor number when it
  * consumes the SQE, which is later than the submit call (batching, hand-off).
@@ -231,6 +234,9 @@ struct ueng {
     char feat_str[64];  /* their names (iocomp_backend_features) */
     ioc_atomic(uint32_t) rr; /* host hand-off round robin */
     ioc_atomic(uint64_t) sq_full, cq_overflow, dropped, rescued, eintr;
+    /* report_drop's stderr line: the first, then at most one a second
+     * (ioc_now_ns of the last printed; the count printed then). */
+    ioc_atomic(uint64_t) drop_said_ns, drop_said;
 };
 
 static inline struct uslot *slot_of(struct ioc_worker *w) { return w->be_slot; }
@@ -637,13 +643,27 @@ static void drop_hfd(struct ioc_req *r) {
     r->hfd = -1;
 }
 
+/* The kernel said it dropped completions (-EBADR from io_uring_enter, once
+ * per drop event: the kernel clears its flag when it says so). Counted
+ * every time (io_cq_dropped); said on stderr the first time and then at
+ * most once a second, so a kernel that kept saying it cannot flood stderr
+ * (strace injecting -EBADR into every io_uring_enter made 66,000 lines in
+ * 20 s, tools/faults.sh). Any thread; lock-free (the CAS elects the one
+ * thread that prints). */
 static void report_drop(iocomp_engine *e, unsigned n) {
-    ioc_fetch_add(&ueng_of(e)->dropped, n, IOC_RELAXED);
-    fprintf(stderr, "iocomp: io_uring dropped %u completion(s) (-EBADR): completions were lost\n", n);
+    struct ueng *u = ueng_of(e);
+    uint64_t total = ioc_fetch_add(&u->dropped, n, IOC_RELAXED) + n;
+    uint64_t now = ioc_now_ns(), last = ioc_load(&u->drop_said_ns, IOC_RELAXED);
+    if (last != 0 && now - last < 1000000000ull) return;
+    if (!ioc_cas(&u->drop_said_ns, &last, now, IOC_RELAXED, IOC_RELAXED)) return;
+    uint64_t said = ioc_xchg(&u->drop_said, total, IOC_RELAXED);
+    fprintf(stderr, "iocomp: io_uring dropped completions (-EBADR): %llu lost so far (%llu since the last report)\n",
+            (unsigned long long)total, (unsigned long long)(total - said));
 }
 
 /* One io_uring_enter for what is prepared. Returns what the kernel said. */
 static int submit_locked(iocomp_engine *e, struct uslot *s) {
+    bool badr = false;
     for (;;) {
         int r = io_uring_submit(&s->ring);
         if (r >= 0) {
@@ -663,7 +683,12 @@ static int submit_locked(iocomp_engine *e, struct uslot *s) {
             continue;
         }
         if (r == -EBADR) {
+            /* Said once per drop: the retry submits. A second in a row is
+             * not a drop the kernel reports but a kernel that refuses:
+             * pending stays for the next poll, with the lock released. */
             report_drop(e, 1);
+            if (badr) return r;
+            badr = true;
             continue;
         }
         return r; /* -EBUSY / -EAGAIN: the CQ must be drained first; pending stays */
@@ -1172,6 +1197,7 @@ static int u_park(struct ioc_worker *w, ioc_atomic(uint32_t) *word, uint64_t ns)
     struct uslot *s = slot_of(w);
     iocomp_engine *e = w->e;
     uint64_t deadline = ns ? ioc_now_ns() + ns : 0;
+    unsigned badr_waits = 0; /* ring waits in a row that ended -EBADR */
     for (;;) {
         if (s->efd >= 0 && ioc_load(&s->efd_dirty, IOC_RELAXED)) {
             /* Before the lock (a system call): empty the eventfd its fired
@@ -1256,7 +1282,17 @@ static int u_park(struct ioc_worker *w, ioc_atomic(uint32_t) *word, uint64_t ns)
                                 (sigset_t *)(void *)&arg, sizeof arg);
         ioc_store(&s->sleeping, SLEEP_NONE, IOC_RELAXED);
         if (r < 0 && r == -EINTR) ioc_fetch_add(&ueng_of(e)->eintr, 1, IOC_RELAXED);
-        if (r < 0 && r == -EBADR) report_drop(e, 1);
+        if (r < 0 && r == -EBADR) {
+            report_drop(e, 1);
+            /* Once is a drop the kernel reports (and clears); again at once
+             * would make this wait a spin: wait 1 ms first. */
+            if (badr_waits++) {
+                struct timespec one_ms = {0, 1000000};
+                nanosleep(&one_ms, NULL);
+            }
+        } else {
+            badr_waits = 0;
+        }
         if (ioc_load(word, IOC_ACQUIRE) != 1) {
             /* Woken: leave the futex CQE and any I/O for poll(). */
             return 1;
